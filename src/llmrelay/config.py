@@ -70,7 +70,8 @@ class Settings(BaseSettings):
     openai_base_url: str = Field("https://api.openai.com/v1", validation_alias=_env("OPENAI_BASE_URL"))
     google_base_url: str = Field(
         "https://generativelanguage.googleapis.com", validation_alias=_env("GOOGLE_BASE_URL"))
-    openrouter_base_url: str = Field("https://openrouter.ai/api/v1", validation_alias=_env("OPENROUTER_BASE_URL"))
+    openrouter_base_url: str = Field(
+        "https://openrouter.ai/api/v1", validation_alias=_env("OPENROUTER_BASE_URL"))
     ollama_base_url: str = Field("http://localhost:11434", validation_alias=_env("OLLAMA_BASE_URL"))
 
     agents_file: Path | None = Field(None, validation_alias=_env("LLMRELAY_AGENTS_FILE"))
@@ -89,7 +90,8 @@ class Settings(BaseSettings):
     retry_after_cap: float = Field(60.0, ge=0, le=3600, validation_alias=_env("LLMRELAY_RETRY_AFTER_CAP"))
     breaker_threshold: int = Field(3, ge=1, le=1000, validation_alias=_env("LLMRELAY_BREAKER_THRESHOLD"))
     breaker_cooldown: float = Field(30.0, gt=0, le=86400, validation_alias=_env("LLMRELAY_BREAKER_COOLDOWN"))
-    default_max_tokens: int = Field(2048, ge=1, le=1_000_000, validation_alias=_env("LLMRELAY_DEFAULT_MAX_TOKENS"))
+    default_max_tokens: int = Field(
+        2048, ge=1, le=1_000_000, validation_alias=_env("LLMRELAY_DEFAULT_MAX_TOKENS"))
 
     @field_validator("anthropic_api_key", "openai_api_key", "google_api_key", "openrouter_api_key",
                      "ollama_api_key", mode="before")

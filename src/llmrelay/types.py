@@ -7,6 +7,8 @@ Errors::
 
     LLMRelayError
     ├── ConfigError            a setting or an agents file is wrong; reported once, at start-up
+    ├── InvalidRequest         the caller asked for something impossible (`field` says what)
+    │   └── UnknownAgent
     ├── ProviderError          one call to one provider/model failed; carries a `kind`
     └── AllLinksFailed         every link of a fallback chain failed or was skipped
 
@@ -74,6 +76,19 @@ class ChatResponse:
     raw_id: str | None = None
     provider_cost_usd: str | None = None
     """The call's cost as the provider itself reported it (OpenRouter), as a decimal string."""
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One provider/model pair of a fallback chain."""
+
+    provider: str
+    model: str
+    max_retries: int | None = None
+    """Retries after the first attempt; None: the policy's default."""
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model}"
 
 
 # -- stream events -------------------------------------------------------------------------
@@ -168,6 +183,21 @@ class ConfigError(LLMRelayError):
     """A setting, an agents file or a command-line value is wrong.  The message is one line."""
 
 
+class InvalidRequest(LLMRelayError):
+    """The caller asked for something impossible.  `field` names the offending input."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnknownAgent(InvalidRequest):
+    def __init__(self, agent_id: str, known: list[str] | None = None) -> None:
+        hint = f" (known: {', '.join(sorted(known))})" if known else ""
+        super().__init__(f"unknown agent {agent_id!r}{hint}", "agentId")
+        self.agent_id = agent_id
+
+
 class ProviderError(LLMRelayError):
     """One call to one provider/model failed.
 
@@ -255,8 +285,11 @@ class Attempt:
 
 
 class AllLinksFailed(LLMRelayError):
-    """Every link of the chain failed or was skipped.  `attempts` says why, link by link."""
+    """No link of the chain answered.  `attempts` says why, link by link.  `fatal` is set when
+    the walk stopped early because a provider rejected the request itself (`bad_request`):
+    the same request would fail identically everywhere."""
 
-    def __init__(self, message: str, attempts: list[Attempt]) -> None:
+    def __init__(self, message: str, attempts: list[Attempt], fatal: ProviderError | None = None) -> None:
         super().__init__(message)
         self.attempts = attempts
+        self.fatal = fatal

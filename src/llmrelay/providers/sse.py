@@ -28,7 +28,7 @@ class SSEEvent:
 class _LineSplitter:
     """Splits a byte stream into lines on LF, CRLF or CR, across arbitrary chunk borders."""
 
-    __slots__ = ("_buf", "_after_cr")
+    __slots__ = ("_after_cr", "_buf")
 
     def __init__(self) -> None:
         self._buf = b""
@@ -53,7 +53,7 @@ class _LineSplitter:
 class SSEDecoder:
     """Feed it bytes; it returns the events completed by them."""
 
-    __slots__ = ("_lines", "_event", "_data", "_id")
+    __slots__ = ("_data", "_event", "_id", "_lines")
 
     def __init__(self) -> None:
         self._lines = _LineSplitter()

@@ -51,6 +51,7 @@ class FakeServers:
         self._sites: dict[str, web.TCPSite] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._tasks: set[asyncio.Future] = set()
 
     def __getitem__(self, name: str) -> FakeProvider:
         return self.fakes[name]
@@ -104,7 +105,7 @@ class FakeServers:
             await site.start()
             self.ports[name] = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
             self._runners[name], self._sites[name] = runner, site
-            fake.on_refuse = lambda seconds, n=name: asyncio.ensure_future(self._refuse(n, seconds))
+            fake.on_refuse = lambda seconds, n=name: self._spawn(self._refuse(n, seconds))
 
     async def _stop_all(self) -> None:
         for runner in self._runners.values():
@@ -149,7 +150,12 @@ class FakeServers:
             await new.start()
             self._sites[name] = new
 
-        asyncio.ensure_future(reopen())
+        self._spawn(reopen())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def reset(self) -> None:
         for fake in self.fakes.values():

@@ -1,0 +1,199 @@
+"""Agents: a name, a system prompt and a fallback chain of provider/model links.
+
+The shape is the seed plan's: `supported_providers` ordered by `priority` (1 = primary), a
+`default_provider` whose best link goes first, a `cost_tier` for display, and the legacy
+single `provider` + `model` pair (an agent with only those has a one-link chain).
+
+`LLMRELAY_AGENTS_FILE` names a TOML file of `[[agents]]` tables that add to the built-in
+agents or replace one with the same id.  A bad file fails with the file, the agent and the
+field named: ``agents.toml: agent 'support-agent': supported_providers[1].provider: unknown
+provider 'opneai' (known: anthropic, google, ollama, openai, openrouter)``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .config import PROVIDERS
+from .types import ConfigError, Link
+
+CostTier = Literal["free", "low", "medium", "high"]
+_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+
+
+def _known_provider(name: str) -> str:
+    if name not in PROVIDERS:
+        raise ValueError(f"unknown provider {name!r} (known: {', '.join(sorted(PROVIDERS))})")
+    return name
+
+
+class ProviderOption(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: str
+    model: str = Field(min_length=1, max_length=200)
+    priority: int = Field(ge=1, le=100)
+    max_retries: int | None = Field(None, ge=0, le=10)
+
+    @field_validator("provider")
+    @classmethod
+    def _provider_known(cls, v: str) -> str:
+        return _known_provider(v)
+
+
+class Agent(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=_ID_PATTERN)
+    name: str = Field(min_length=1, max_length=100)
+    description: str = ""
+    system_prompt: str = ""
+    cost_tier: CostTier = "medium"
+    default_provider: str | None = None
+    supported_providers: tuple[ProviderOption, ...] = ()
+    provider: str | None = None
+    """Legacy: the single provider of an agent that predates fallback chains."""
+    model: str | None = None
+    """Legacy: the single model of an agent that predates fallback chains."""
+
+    @field_validator("default_provider", "provider")
+    @classmethod
+    def _provider_known(cls, v: str | None) -> str | None:
+        return _known_provider(v) if v is not None else None
+
+    @model_validator(mode="after")
+    def _chain_is_usable(self) -> Agent:
+        if not self.supported_providers and not (self.provider and self.model):
+            raise ValueError("needs supported_providers, or the legacy provider and model")
+        if (self.provider is None) != (self.model is None):
+            raise ValueError("the legacy provider and model go together")
+        seen: dict[int, int] = {}
+        for i, opt in enumerate(self.supported_providers):
+            if opt.priority in seen:
+                raise ValueError(f"supported_providers[{i}]: priority {opt.priority} is already used "
+                                 f"by supported_providers[{seen[opt.priority]}]")
+            seen[opt.priority] = i
+        if self.default_provider and self.supported_providers and self.default_provider not in {
+                o.provider for o in self.supported_providers}:
+            raise ValueError(f"default_provider {self.default_provider!r} is not among supported_providers")
+        return self
+
+    @property
+    def options(self) -> list[ProviderOption]:
+        """The chain as options: default provider's best link first, then by priority."""
+        if not self.supported_providers:
+            return [ProviderOption(provider=self.provider, model=self.model, priority=1)]  # type: ignore
+        ordered = sorted(self.supported_providers, key=lambda o: o.priority)
+        if self.default_provider:
+            first = next(o for o in ordered if o.provider == self.default_provider)
+            ordered.remove(first)
+            ordered.insert(0, first)
+        return ordered
+
+    @property
+    def links(self) -> list[Link]:
+        return [Link(o.provider, o.model, o.max_retries) for o in self.options]
+
+    @property
+    def primary(self) -> Link:
+        return self.links[0]
+
+
+def _agent(id: str, name: str, description: str, system_prompt: str, cost_tier: CostTier,
+           *chain: tuple[str, str]) -> Agent:
+    return Agent(id=id, name=name, description=description, system_prompt=system_prompt, cost_tier=cost_tier,
+                 default_provider=chain[0][0],
+                 supported_providers=tuple(ProviderOption(provider=p, model=m, priority=i + 1)
+                                           for i, (p, m) in enumerate(chain)))
+
+
+BUILTIN_AGENTS: tuple[Agent, ...] = (
+    _agent("general-agent", "General Assistant",
+           "Answers anything; falls back across every provider down to a local model.",
+           "You are a helpful, precise assistant. Answer clearly and say when you are unsure.",
+           "medium",
+           ("anthropic", "claude-3-5-sonnet-20241022"), ("openai", "gpt-4o"), ("google", "gemini-2.0-flash"),
+           ("openrouter", "meta-llama/llama-3.1-70b-instruct"), ("ollama", "mistral")),
+    _agent("web-dev-agent", "Web Developer",
+           "Builds and debugs web front ends and back ends: HTML, CSS, JavaScript, Python, APIs.",
+           "You are a senior web developer. Give working code, explain trade-offs briefly, "
+           "and point out security problems you notice.",
+           "medium",
+           ("anthropic", "claude-3-5-sonnet-20241022"), ("google", "gemini-2.0-flash"),
+           ("ollama", "mistral")),
+    _agent("code-review-agent", "Code Reviewer",
+           "Reviews diffs and code for bugs, security issues and readability.",
+           "You are a meticulous code reviewer. List concrete problems first (bugs, security, "
+           "concurrency), then smaller suggestions. Quote the lines you mean.",
+           "high",
+           ("openai", "gpt-4o"), ("anthropic", "claude-3-5-sonnet-20241022"),
+           ("openrouter", "meta-llama/llama-3.1-70b-instruct")),
+    _agent("summarizer-agent", "Summarizer",
+           "Condenses long text into short, faithful summaries. Cheap and fast.",
+           "You summarize faithfully and briefly. Keep names, numbers and decisions; drop filler.",
+           "low",
+           ("google", "gemini-2.0-flash"), ("openai", "gpt-4o-mini"),
+           ("anthropic", "claude-3-5-haiku-20241022"), ("ollama", "llama3.2")),
+    _agent("local-agent", "Local Assistant",
+           "Runs only on the local Ollama: free, private, works offline.",
+           "You are a helpful assistant running locally.",
+           "free",
+           ("ollama", "mistral"), ("ollama", "llama3.2")),
+)
+
+
+def load_agents(agents_file: Path | None = None) -> dict[str, Agent]:
+    """The built-in agents, with those of `agents_file` added or replacing by id."""
+    agents = {a.id: a for a in BUILTIN_AGENTS}
+    if agents_file is not None:
+        for agent in read_agents_file(agents_file):
+            agents[agent.id] = agent
+    return agents
+
+
+def read_agents_file(path: Path) -> list[Agent]:
+    name = path.name
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"LLMRELAY_AGENTS_FILE: {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"LLMRELAY_AGENTS_FILE: {path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{name}: not valid TOML: {exc}") from None
+    extra = set(data) - {"agents"}
+    if extra:
+        raise ConfigError(f"{name}: unknown top-level key {sorted(extra)[0]!r} (expected [[agents]] tables)")
+    tables = data.get("agents", [])
+    if not isinstance(tables, list):
+        raise ConfigError(f"{name}: 'agents' must be an array of tables ([[agents]])")
+    agents: list[Agent] = []
+    ids: set[str] = set()
+    for i, table in enumerate(tables):
+        label = f"agent {table.get('id')!r}" if isinstance(table.get("id"), str) else f"agents[{i}]"
+        try:
+            agent = Agent.model_validate(table)
+        except ValidationError as exc:
+            raise ConfigError(f"{name}: {label}: {_describe(exc)}") from None
+        if agent.id in ids:
+            raise ConfigError(f"{name}: {label}: id is defined twice in this file")
+        ids.add(agent.id)
+        agents.append(agent)
+    return agents
+
+
+def _describe(exc: ValidationError) -> str:
+    err = exc.errors(include_url=False, include_input=False)[0]
+    loc = ""
+    for part in err["loc"]:
+        loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "missing":
+        msg = "missing required field"
+    elif err["type"] == "extra_forbidden":
+        msg = "unknown field"
+    return f"{loc}: {msg}" if loc else msg

@@ -1,0 +1,80 @@
+"""`llmrelay agents` and `llmrelay providers`: what is configured and whether it works."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ..agents import load_agents
+from ..config import load_settings
+from ..relay import Relay
+from .app import app, console
+
+
+@app.command()
+def agents(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """List the agents and their fallback chains (disabled providers dimmed)."""
+    settings = load_settings()
+    catalog = load_agents(settings.agents_file)
+    enabled = {p.name for p in settings.providers() if p.enabled}
+    if as_json:
+        print(json.dumps([{"id": a.id, "name": a.name, "description": a.description, "costTier": a.cost_tier,
+                           "defaultProvider": a.primary.provider,
+                           "chain": [{"provider": x.provider, "model": x.model, "enabled": x.provider in enabled}
+                                     for x in a.links]} for a in catalog.values()]))
+        return
+    table = Table(title="Agents", title_justify="left")
+    for col in ("id", "name", "tier", "fallback chain (first to last)"):
+        table.add_column(col, overflow="fold")
+    for a in catalog.values():
+        chain = " → ".join(escape(str(x)) if x.provider in enabled else f"[dim strike]{escape(str(x))}[/]"
+                           for x in a.links)
+        table.add_row(a.id, a.name, a.cost_tier, chain)
+    console.print(table)
+    if len(enabled) < 5:
+        console.print("[dim]struck-through links belong to disabled providers: see `llmrelay providers`[/]")
+
+
+@app.command()
+def providers(
+    check: bool = typer.Option(False, "--check", help="Send each enabled provider a one-token request."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Which providers are enabled, and why not.  Exit code 1 when a --check fails."""
+    settings = load_settings()
+    checks = asyncio.run(_check_all(settings)) if check else {}
+    rows = [{"name": p.name, "enabled": p.enabled, "reason": p.disabled_reason, "baseUrl": p.base_url,
+             **({"check": checks[p.name]} if p.name in checks else {})} for p in settings.providers()]
+    if as_json:
+        print(json.dumps(rows))
+    else:
+        table = Table(title="Providers", title_justify="left")
+        for col in ("provider", "status", "base URL") + (("check",) if check else ()):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            status = "[green]enabled[/]" if r["enabled"] else f"[yellow]disabled[/]: {r['reason']}"
+            extra = ()
+            if check:
+                c = r.get("check")
+                if c is None:
+                    extra = ("—",)
+                elif c["ok"]:
+                    extra = (f"[green]ok[/] {c['latencyMs']} ms ({escape(c['detail'])})",)
+                else:
+                    extra = (f"[red]failed[/] {escape(c['detail'])}",)
+            table.add_row(r["name"], status, r["baseUrl"], *extra)
+        console.print(table)
+    if any(not c["ok"] for c in checks.values()):
+        raise typer.Exit(1)
+
+
+async def _check_all(settings) -> dict[str, dict]:
+    async with Relay(settings) as relay:
+        names = list(relay.providers)
+        results = await asyncio.gather(*(relay.check_provider(n) for n in names))
+    return {name: {"ok": ok, "latencyMs": ms, "detail": detail}
+            for name, (ok, ms, detail) in zip(names, results, strict=True)}

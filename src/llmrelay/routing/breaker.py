@@ -1,0 +1,95 @@
+"""A circuit breaker per provider+model, so a dead link stops costing every request a timeout.
+
+closed ──(N consecutive provider-fault failures)──▶ open ──(cooldown elapsed)──▶ half-open
+  ▲                                                   ▲                              │
+  └──────────────(the probe succeeds)─────────────────┼──────────(one probe)─────────┘
+                                                      └──────(the probe fails)
+
+Only failures that say something about the provider count (see `ErrorKind.provider_fault`):
+a request that is too long or filtered says nothing about the link's health.  In half-open
+exactly one request goes through as the probe; the others are skipped until it reports.
+State is per process (each worker learns on its own), which is what a breaker needs: it
+reacts within `threshold` requests wherever it runs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+State = Literal["closed", "open", "half_open"]
+Key = tuple[str, str]
+
+
+@dataclass(slots=True)
+class _Circuit:
+    failures: int = 0
+    opened_at: float | None = None
+    probing: bool = False
+
+
+class CircuitBreaker:
+    def __init__(self, threshold: int = 3, cooldown: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self._clock = clock
+        self._circuits: dict[Key, _Circuit] = {}
+        self._lock = threading.Lock()
+
+    def state(self, provider: str, model: str) -> State:
+        with self._lock:
+            return self._state(self._circuits.get((provider, model)))
+
+    def _state(self, c: _Circuit | None) -> State:
+        if c is None or c.opened_at is None:
+            return "closed"
+        if self._clock() - c.opened_at < self.cooldown:
+            return "open"
+        return "half_open"
+
+    def acquire(self, provider: str, model: str) -> str | None:
+        """Ask to call this link.  None means go ahead; otherwise the reason to skip it.
+        A caller that got the go-ahead must end with `success`, `failure` or `release`."""
+        with self._lock:
+            c = self._circuits.get((provider, model))
+            state = self._state(c)
+            if state == "closed":
+                return None
+            assert c is not None and c.opened_at is not None
+            if state == "open":
+                left = self.cooldown - (self._clock() - c.opened_at)
+                return (f"circuit open after {c.failures} consecutive failures; "
+                        f"next probe in {max(left, 0.1):.1f} s")
+            if c.probing:
+                return "circuit half-open: a probe request is already in flight"
+            c.probing = True
+            return None
+
+    def success(self, provider: str, model: str) -> None:
+        with self._lock:
+            self._circuits.pop((provider, model), None)
+
+    def failure(self, provider: str, model: str) -> None:
+        with self._lock:
+            c = self._circuits.setdefault((provider, model), _Circuit())
+            c.failures += 1
+            if c.probing or c.failures >= self.threshold:
+                c.opened_at = self._clock()
+            c.probing = False
+
+    def release(self, provider: str, model: str) -> None:
+        """The call ended without saying anything about the link (cancelled, or the request's
+        own fault): a probe slot it held is given back."""
+        with self._lock:
+            c = self._circuits.get((provider, model))
+            if c is not None:
+                c.probing = False
+
+    def snapshot(self) -> dict[Key, State]:
+        """Every link that is not plainly closed, with its state."""
+        with self._lock:
+            return {k: self._state(c) for k, c in self._circuits.items() if c.opened_at is not None}

@@ -1,0 +1,305 @@
+"""The fallback executor: walk a chain of links until one answers.
+
+Per link: skip it (with the reason) when its provider is disabled or its circuit is open;
+otherwise call it, retrying retryable failures with backoff (`Policy.retry_delay`), and move
+on to the next link on any failure that `ProviderError.falls_through`.  A failure that would
+happen identically everywhere (`bad_request`) ends the request at once.  One deadline covers
+the whole request; the time to first token is bounded per attempt.
+
+Streaming falls back transparently for as long as no text has reached the caller: events that
+come before the first text (usage, an empty finish) are held back.  Once text is out, a
+failure ends the stream with that error and the text already sent is kept.
+
+Every attempt and every skip becomes one `Attempt`, handed to the `observer` the moment it
+ends (the ledger's hook: it sees cancelled and cut attempts too, which a caller that stopped
+listening never would) and yielded as an `AttemptEvent`.  The last event of a stream is an
+`Outcome`; `complete()` returns it or raises `AllLinksFailed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ..providers.base import Provider
+from ..types import (
+    AllLinksFailed,
+    Attempt,
+    AttemptStatus,
+    ChatRequest,
+    ChatResponse,
+    ErrorKind,
+    Finished,
+    FinishReason,
+    Link,
+    LLMRelayError,
+    ProviderError,
+    TextDelta,
+    Usage,
+    UsageReport,
+)
+from .breaker import CircuitBreaker
+from .policy import Policy
+
+log = logging.getLogger("llmrelay.routing")
+Observer = Callable[[Attempt], None]
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptEvent:
+    attempt: Attempt
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How a request ended.  `response` holds what was served (partial text when a stream
+    failed after text went out); `error` is None exactly when the request succeeded."""
+
+    attempts: list[Attempt]
+    response: ChatResponse | None = None
+    link: Link | None = None
+    fallback_used: bool = False
+    error: LLMRelayError | None = None
+
+
+ExecEvent = TextDelta | AttemptEvent | Outcome
+
+
+@dataclass(slots=True)
+class _Live:
+    """What one attempt has produced so far."""
+
+    parts: list[str] = field(default_factory=list)
+    usage: Usage | None = None
+    finish: FinishReason | None = None
+    model: str | None = None
+    raw_id: str | None = None
+    cost: str | None = None
+    committed: bool = False
+
+    def take_usage(self, report: UsageReport) -> None:
+        self.usage = report.usage
+        self.model = report.model or self.model
+        self.raw_id = report.raw_id or self.raw_id
+        self.cost = report.provider_cost_usd or self.cost
+
+    def response(self, link: Link, finish: FinishReason | None = None) -> ChatResponse:
+        return ChatResponse("".join(self.parts), self.model or link.model, link.provider,
+                            self.usage or Usage(), finish or self.finish or "stop", self.raw_id, self.cost)
+
+
+class _Run:
+    """The bookkeeping of one request: its attempts and its deadline."""
+
+    def __init__(self, deadline: float, observer: Observer | None) -> None:
+        self.deadline = deadline
+        self.attempts: list[Attempt] = []
+        self._observer = observer
+
+    def record(self, link: Link, status: AttemptStatus, *, t0: float | None = None,
+               started: float | None = None, live: _Live | None = None, kind: ErrorKind | None = None,
+               message: str | None = None) -> Attempt:
+        now = time.monotonic()
+        attempt = Attempt(
+            position=len(self.attempts) + 1, provider=link.provider, model=link.model, status=status,
+            latency_ms=round((now - t0) * 1000) if t0 is not None else 0,
+            error_kind=kind, error_message=message,
+            usage=live.usage if live else None, finish_reason=live.finish if live else None,
+            provider_cost_usd=live.cost if live else None,
+            started_at=started if started is not None else time.time(),
+        )
+        self.attempts.append(attempt)
+        if self._observer is not None:
+            try:
+                self._observer(attempt)
+            except Exception:  # the observer must never break a request
+                log.exception("attempt observer failed")
+        return attempt
+
+
+class FallbackExecutor:
+    def __init__(self, providers: Mapping[str, Provider], *, disabled: Mapping[str, str] | None = None,
+                 breaker: CircuitBreaker | None = None, policy: Policy | None = None,
+                 sleep: Callable[[float], object] = asyncio.sleep, rng: random.Random | None = None) -> None:
+        self.providers = providers
+        self.disabled = dict(disabled or {})
+        self.breaker = breaker or CircuitBreaker()
+        self.policy = policy or Policy()
+        self._sleep = sleep
+        self._rng = rng
+
+    async def complete(self, links: Sequence[Link], request: ChatRequest,
+                       observer: Observer | None = None) -> Outcome:
+        """Run the chain without streaming; raises `AllLinksFailed` when nothing answered."""
+        outcome = None
+        async for event in self._execute(links, dataclasses.replace(request, stream=False), observer):
+            if isinstance(event, Outcome):
+                outcome = event
+        assert outcome is not None
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome
+
+    def stream(self, links: Sequence[Link], request: ChatRequest,
+               observer: Observer | None = None) -> AsyncIterator[ExecEvent]:
+        """Run the chain streaming: `TextDelta`s and `AttemptEvent`s, then one `Outcome`."""
+        return self._execute(links, dataclasses.replace(request, stream=True), observer)
+
+    # -- the walk ---------------------------------------------------------------------------------
+
+    def _gate(self, link: Link) -> str | None:
+        if link.provider in self.disabled:
+            return self.disabled[link.provider]
+        if link.provider not in self.providers:
+            return f"unknown provider {link.provider!r}"
+        return self.breaker.acquire(link.provider, link.model)
+
+    async def _execute(self, links: Sequence[Link], request: ChatRequest,
+                       observer: Observer | None) -> AsyncIterator[ExecEvent]:
+        loop = asyncio.get_running_loop()
+        run = _Run(loop.time() + self.policy.deadline, observer)
+        fatal: ProviderError | None = None
+        for index, link in enumerate(links):
+            if fatal is not None:
+                yield AttemptEvent(run.record(link, "skipped", message=(
+                    f"not tried: {fatal.provider}/{fatal.model} rejected the request itself ({fatal.kind})")))
+                continue
+            if loop.time() >= run.deadline:
+                yield AttemptEvent(run.record(link, "skipped", message=(
+                    f"not tried: the request deadline of {self.policy.deadline:g} s was reached")))
+                continue
+            reason = self._gate(link)
+            if reason is not None:
+                yield AttemptEvent(run.record(link, "skipped", message=reason))
+                continue
+            last = index == len(links) - 1
+            retries = self.policy.max_retries if link.max_retries is None else link.max_retries
+            retry = 0
+            while True:
+                live = _Live()
+                t0, started = time.monotonic(), time.time()
+                try:
+                    async for event in self._attempt(link, dataclasses.replace(request, model=link.model),
+                                                     live, run, last):
+                        yield event
+                except Exception as exc:
+                    err = exc if isinstance(exc, ProviderError) else _unexpected(link, exc)
+                    self._breaker_after(link, err)
+                    yield AttemptEvent(run.record(link, "failed", t0=t0, started=started, live=live,
+                                                  kind=err.kind, message=err.message))
+                    if live.committed:  # text is out: no going back, no going elsewhere
+                        yield Outcome(run.attempts, live.response(link, "error"), link, index > 0, err)
+                        return
+                    if not err.falls_through:
+                        fatal = err
+                        break
+                    wait = await self._retry_wait(link, err, retry, retries, run)
+                    if wait is None:
+                        break
+                    retry += 1
+                    continue
+                except BaseException:  # cancelled, or the caller stopped listening
+                    self.breaker.release(link.provider, link.model)
+                    run.record(link, "failed", t0=t0, started=started, live=live,
+                               message="cancelled by the caller" + (
+                                   f" after {sum(map(len, live.parts))} characters" if live.parts else ""))
+                    raise
+                self.breaker.success(link.provider, link.model)
+                yield AttemptEvent(run.record(link, "success", t0=t0, started=started, live=live))
+                yield Outcome(run.attempts, live.response(link), link, index > 0)
+                return
+        yield Outcome(run.attempts, error=_all_failed(run.attempts, fatal))
+
+    def _breaker_after(self, link: Link, err: ProviderError) -> None:
+        if err.kind.provider_fault:
+            self.breaker.failure(link.provider, link.model)
+        else:
+            self.breaker.release(link.provider, link.model)
+
+    async def _retry_wait(self, link: Link, err: ProviderError, retry: int, retries: int,
+                          run: _Run) -> float | None:
+        """Sleep before the next try of the same link, or None to move on."""
+        if not err.retryable or retry >= retries:
+            return None
+        wait = self.policy.retry_delay(retry + 1, err.retry_after, self._rng)
+        loop = asyncio.get_running_loop()
+        if wait is None or loop.time() + wait >= run.deadline:
+            return None
+        await self._sleep(wait)  # type: ignore[misc]
+        if self.breaker.acquire(link.provider, link.model) is not None:
+            return None  # the circuit opened meanwhile: stop hammering this link
+        return wait
+
+    async def _attempt(self, link: Link, request: ChatRequest, live: _Live, run: _Run,
+                       last: bool) -> AsyncIterator[TextDelta]:
+        """One call of one link.  Yields text once committed; raises `ProviderError`."""
+        provider = self.providers[link.provider]
+        loop = asyncio.get_running_loop()
+        first_deadline = min(loop.time() + self.policy.first_token_timeout, run.deadline)
+        if not request.stream:
+            try:
+                async with asyncio.timeout_at(first_deadline):
+                    resp = await provider.complete(request)
+            except TimeoutError:
+                raise self._timed_out(link, first_deadline, run, "no reply") from None
+            live.parts, live.usage, live.finish = [resp.text], resp.usage, resp.finish_reason
+            live.model, live.raw_id, live.cost = resp.model, resp.raw_id, resp.provider_cost_usd
+        else:
+            events = provider.stream(request)
+            try:
+                while True:
+                    limit = run.deadline if live.committed else first_deadline
+                    try:
+                        async with asyncio.timeout_at(limit):
+                            event = await anext(events)
+                    except StopAsyncIteration:
+                        break
+                    except TimeoutError:
+                        raise self._timed_out(link, limit, run, "no first token") from None
+                    if isinstance(event, TextDelta):
+                        if event.text:
+                            live.parts.append(event.text)
+                            live.committed = True
+                            yield event
+                    elif isinstance(event, UsageReport):
+                        live.take_usage(event)
+                    elif isinstance(event, Finished):
+                        live.finish = event.finish_reason
+            finally:
+                await events.aclose()
+            if live.finish is None:
+                raise ProviderError(ErrorKind.SERVER_ERROR, "stream ended without a finish",
+                                    provider=link.provider, model=link.model)
+        if live.finish == "content_filter" and not live.committed and not last:
+            raise ProviderError(ErrorKind.CONTENT_FILTERED, "the provider filtered or refused the answer",
+                                provider=link.provider, model=link.model)
+
+    def _timed_out(self, link: Link, limit: float, run: _Run, what: str) -> ProviderError:
+        if limit >= run.deadline:
+            msg = f"the request deadline of {self.policy.deadline:g} s was reached"
+        else:
+            msg = f"{what} within {self.policy.first_token_timeout:g} s"
+        return ProviderError(ErrorKind.TIMEOUT, msg, provider=link.provider, model=link.model)
+
+
+def _unexpected(link: Link, exc: Exception) -> ProviderError:
+    """An adapter bug must cost one link, not the request: log it, treat it as a server error."""
+    log.error("unexpected %s from the %s adapter", type(exc).__name__, link.provider, exc_info=exc)
+    return ProviderError(ErrorKind.SERVER_ERROR, f"unexpected {type(exc).__name__} in the "
+                         f"{link.provider} adapter", provider=link.provider, model=link.model)
+
+
+def _all_failed(attempts: list[Attempt], fatal: ProviderError | None) -> AllLinksFailed:
+    if fatal is not None:
+        return AllLinksFailed(f"the request was rejected: {fatal}", attempts, fatal)
+    parts = []
+    for a in attempts:
+        what = "skipped" if a.status == "skipped" else (a.error_kind.value if a.error_kind else a.status)
+        parts.append(f"{a.provider}/{a.model}: {what}: {a.error_message}")
+    links = len({(a.provider, a.model) for a in attempts})
+    return AllLinksFailed(f"all {links} links failed: " + "; ".join(parts), attempts)
