@@ -10,4 +10,4 @@ from . import faults
 from .faults import Fault
 from .runner import FakeServers
 
-__all__ = ["Fault", "FakeServers", "faults"]
+__all__ = ["FakeServers", "Fault", "faults"]
