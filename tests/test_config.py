@@ -70,3 +70,17 @@ def test_key_shapes_are_redacted_even_when_not_configured():
     out = redact(text)
     assert "sk-proj" not in out and "AIza" not in out
     assert out.count("[redacted]") == 2
+
+
+def test_env_example_copied_as_dotenv_loads_and_documents_every_setting(tmp_path):
+    from pathlib import Path
+
+    from llmrelay.config import KNOWN_VARS
+
+    example = Path(__file__).resolve().parent.parent / ".env.example"
+    (tmp_path / ".env").write_text(example.read_text())
+    s = load_settings(env_file=tmp_path / ".env")
+    assert s.agents_file is None and s.request_deadline == 180
+    documented = {line.split("=", 1)[0] for line in example.read_text().splitlines()
+                  if line and not line.startswith("#")}
+    assert documented >= KNOWN_VARS - {"LLMRELAY_DATABASE_URL"}

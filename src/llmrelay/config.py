@@ -118,6 +118,11 @@ class Settings(BaseSettings):
             raise ValueError(f"a base URL takes no query or fragment: {v!r}")
         return v.rstrip("/")
 
+    @field_validator("agents_file", mode="before")
+    @classmethod
+    def _blank_path_is_none(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
+
     @field_validator("home", "agents_file")
     @classmethod
     def _expand(cls, v: Path | None) -> Path | None:

@@ -19,6 +19,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,12 +195,13 @@ class Relay:
             user_id=user_id, max_tokens=max_tokens, temperature=temperature)
         ctx = RequestContext(request_id or new_request_id(), agent.id, user_id)
         t0 = time.monotonic()
-        async for event in self.executor.stream(links, request, self._observer(ctx)):
-            if isinstance(event, Outcome):
-                result = _result(ctx, event, request, t0)
-                yield StreamDone(result) if event.error is None else StreamFailed(event.error, result)
-            else:
-                yield event
+        async with aclosing(self.executor.stream(links, request, self._observer(ctx))) as events:
+            async for event in events:
+                if isinstance(event, Outcome):
+                    result = _result(ctx, event, request, t0)
+                    yield StreamDone(result) if event.error is None else StreamFailed(event.error, result)
+                else:
+                    yield event
 
     def _observer(self, ctx: RequestContext) -> Callable[[Attempt], None] | None:
         if not self.observers:

@@ -24,6 +24,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from ..providers.base import Provider
@@ -137,9 +138,10 @@ class FallbackExecutor:
                        observer: Observer | None = None) -> Outcome:
         """Run the chain without streaming; raises `AllLinksFailed` when nothing answered."""
         outcome = None
-        async for event in self._execute(links, dataclasses.replace(request, stream=False), observer):
-            if isinstance(event, Outcome):
-                outcome = event
+        async with aclosing(self._execute(links, dataclasses.replace(request, stream=False), observer)) as events:
+            async for event in events:
+                if isinstance(event, Outcome):
+                    outcome = event
         assert outcome is not None
         if outcome.error is not None:
             raise outcome.error
@@ -184,9 +186,10 @@ class FallbackExecutor:
                 live = _Live()
                 t0, started = time.monotonic(), time.time()
                 try:
-                    async for event in self._attempt(link, dataclasses.replace(request, model=link.model),
-                                                     live, run, last):
-                        yield event
+                    attempt = self._attempt(link, dataclasses.replace(request, model=link.model), live, run, last)
+                    async with aclosing(attempt):  # a caller that stops listening closes the call at once
+                        async for event in attempt:
+                            yield event
                 except Exception as exc:
                     err = exc if isinstance(exc, ProviderError) else _unexpected(link, exc)
                     self._breaker_after(link, err)

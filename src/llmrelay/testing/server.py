@@ -290,6 +290,13 @@ class FakeProvider(ABC):
 
     async def _stream(self, request: web.Request, prompt: Prompt, reply: Reply,
                       fault: Fault | None) -> web.StreamResponse:
+        try:
+            return await self._write_stream(request, prompt, reply, fault)
+        except ConnectionError:  # the client went away mid-stream, as clients do
+            return web.StreamResponse()
+
+    async def _write_stream(self, request: web.Request, prompt: Prompt, reply: Reply,
+                            fault: Fault | None) -> web.StreamResponse:
         resp = web.StreamResponse(status=200, headers={"content-type": self.stream_content_type,
                                                        "cache-control": "no-cache"})
         await resp.prepare(request)
