@@ -31,13 +31,12 @@ async def run_aiohttp(url: str, n: int, conc: int, stream: bool) -> None:
         sem = asyncio.Semaphore(conc)
 
         async def one() -> None:
-            async with sem:
-                async with s.post(url, json=STREAM_BODY if stream else BODY) as r:
-                    if stream:
-                        async for _ in r.content:
-                            pass
-                    else:
-                        await r.json()
+            async with sem, s.post(url, json=STREAM_BODY if stream else BODY) as r:
+                if stream:
+                    async for _ in r.content:
+                        pass
+                else:
+                    await r.json()
 
         await asyncio.gather(*(one() for _ in range(n)))
 

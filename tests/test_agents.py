@@ -86,7 +86,7 @@ def test_a_bad_agents_file_names_the_file_the_agent_and_the_field(tmp_path, body
 
 
 def test_missing_agents_file_names_the_variable(tmp_path):
-    with pytest.raises(ConfigError, match="LLMRELAY_AGENTS_FILE: .*no such file"):
+    with pytest.raises(ConfigError, match=r"LLMRELAY_AGENTS_FILE: .*no such file"):
         load_agents(tmp_path / "nope.toml")
 
 

@@ -50,7 +50,8 @@ def test_a_malformed_value_is_one_line_naming_the_variable(monkeypatch, var, val
 
 def test_an_unknown_llmrelay_variable_is_refused_with_a_suggestion(monkeypatch):
     monkeypatch.setenv("LLMRELAY_AGENT_FILE", "agents.toml")
-    with pytest.raises(ConfigError, match=r"^LLMRELAY_AGENT_FILE: unknown setting \(did you mean LLMRELAY_AGENTS_FILE\?\)"):
+    hint = r"\(did you mean LLMRELAY_AGENTS_FILE\?\)"
+    with pytest.raises(ConfigError, match=r"^LLMRELAY_AGENT_FILE: unknown setting " + hint):
         load_settings(env_file=None)
 
 

@@ -20,7 +20,7 @@ import json
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -65,6 +65,9 @@ class Provider(ABC):
 
 class HTTPProvider(Provider):
     """Shared plumbing for adapters that speak JSON over HTTP."""
+
+    json_parse_float: ClassVar[Callable[[str], Any] | None] = None
+    """How JSON numbers with a fraction are read; `str` keeps a reported cost's exact text."""
 
     def __init__(self, base_url: str, api_key: SecretStr | None = None, *,
                  timeouts: Timeouts | None = None, pool_size: int = 256) -> None:
@@ -210,7 +213,7 @@ class HTTPProvider(Provider):
     def parse_json(self, raw: bytes | str, model: str, what: str = "reply") -> Any:
         """JSON, or a `server_error` quoting the start of what came instead."""
         try:
-            return json.loads(raw)
+            return json.loads(raw, parse_float=self.json_parse_float)
         except (ValueError, UnicodeDecodeError):
             raise self.error(ErrorKind.SERVER_ERROR, f"{what} is not JSON: {excerpt(raw)!r}",
                              model) from None

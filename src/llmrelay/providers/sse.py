@@ -25,7 +25,7 @@ class SSEEvent:
     id: str | None = None
 
 
-class _LineSplitter:
+class LineSplitter:
     """Splits a byte stream into lines on LF, CRLF or CR, across arbitrary chunk borders."""
 
     __slots__ = ("_after_cr", "_buf")
@@ -56,7 +56,7 @@ class SSEDecoder:
     __slots__ = ("_data", "_event", "_id", "_lines")
 
     def __init__(self) -> None:
-        self._lines = _LineSplitter()
+        self._lines = LineSplitter()
         self._event: str | None = None
         self._data: list[str] = []
         self._id: str | None = None
@@ -109,7 +109,7 @@ class NDJSONDecoder:
     __slots__ = ("_lines",)
 
     def __init__(self) -> None:
-        self._lines = _LineSplitter()
+        self._lines = LineSplitter()
 
     def feed(self, chunk: bytes) -> list[str]:
         return [ln.decode("utf-8", "replace") for ln in self._lines.feed(chunk) if ln.strip()]

@@ -1,0 +1,396 @@
+"""Google Gemini through the generativelanguage v1beta API (shared/reference/providers.md §3).
+
+Request: `POST {base}/v1beta/models/{model}:generateContent`, or
+`:streamGenerateContent?alt=sse` for a stream, key in `x-goog-api-key`.  The system prompt goes
+in `systemInstruction`, turns in `contents` with the roles `user` and `model`; the options live
+in `generationConfig` (`maxOutputTokens`, `temperature` 0-2, `stopSequences` at most 5).
+
+Reply: the text of the first candidate's parts, thought summaries (`"thought": true`) left out;
+usage from `usageMetadata`, whose zero fields are omitted (every one defaults to 0); a prompt
+blocked before any answer is a 200 with `promptFeedback.blockReason` and no candidates, raised
+as `content_filtered`.
+
+Stream: each `data:` event is a whole `GenerateContentResponse` whose parts are deltas and whose
+`usageMetadata` is cumulative.  There is no terminal marker: the stream ends at EOF, and it is
+complete only if some chunk carried a `finishReason` (older models repeat it on several chunks,
+so we read to EOF).  Errors after the 200 come as a `data:` payload with a top-level `error`, or
+as bare JSON lines outside SSE (python-genai collects any non-`data:` line until its braces
+balance); the shared SSE decoder drops such lines, so this module reads the stream itself.
+
+Errors: `{"error": {code, message, status, details[]}}`, sometimes wrapped in a one-element
+array.  A bad key is a 400 `INVALID_ARGUMENT` with an ErrorInfo reason `API_KEY_INVALID`; the
+retry hint is `RetryInfo.retryDelay`; a QuotaFailure on a per-day quota is not worth retrying.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import aiohttp
+
+from ..types import (
+    ChatRequest,
+    ChatResponse,
+    ErrorKind,
+    Finished,
+    FinishReason,
+    Message,
+    ProviderError,
+    StreamEvent,
+    TextDelta,
+    Usage,
+    UsageReport,
+)
+from .base import (
+    HTTPProvider,
+    excerpt,
+    kind_for_status,
+    parse_duration,
+    parse_retry_after,
+    should_retry_header,
+)
+from .sse import LineSplitter
+
+API_VERSION = "v1beta"
+MAX_STOP_SEQUENCES = 5
+TEMPERATURE_RANGE = (0.0, 2.0)
+
+_FILTERED = ("SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY")
+_FINISH: dict[str, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length",
+                                    **dict.fromkeys(_FILTERED, "content_filter")}
+
+# google.rpc.Code name -> HTTP status, for an in-band error that names only its status.
+_STATUS_CODES = {
+    "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "OUT_OF_RANGE": 400,
+    "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "NOT_FOUND": 404, "ABORTED": 409,
+    "ALREADY_EXISTS": 409, "RESOURCE_EXHAUSTED": 429, "CANCELLED": 499, "UNKNOWN": 500,
+    "INTERNAL": 500, "DATA_LOSS": 500, "UNIMPLEMENTED": 501, "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+}
+_CONTEXT_OVERFLOW = re.compile(r"input token count.*exceeds the maximum", re.IGNORECASE | re.DOTALL)
+_TYPE_PREFIX = "type.googleapis.com/google.rpc."
+
+
+class GoogleProvider(HTTPProvider):
+    name = "google"
+    probe_model: ClassVar[str] = "gemini-2.5-flash-lite"
+
+    def headers(self) -> dict[str, str]:
+        key = self.api_key()
+        return {"x-goog-api-key": key} if key else {}
+
+    # -- requests -------------------------------------------------------------------------------
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        model = model_id(request.model)
+        data = await self.post_json(self._path(model, "generateContent"), self._body(request, model),
+                                    model)
+        if "candidates" not in data:
+            self._raise_if_blocked(data, model)
+        text, function_call, native = self._candidate(data, model, required=True)
+        return ChatResponse(text=text, model=_str(data.get("modelVersion")) or model,
+                            provider=self.name, usage=self._usage(data, model),
+                            finish_reason=finish_reason(native, function_call),
+                            raw_id=_str(data.get("responseId")))
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        model = model_id(request.model)
+        path = self._path(model, "streamGenerateContent")
+        native: str | None = None
+        function_call = False
+        async with self.open(path, self._body(request, model), model, params={"alt": "sse"}) as resp:
+            async for payload in self._payloads(resp, model):
+                data = self._stream_chunk(self.parse_json(payload, model, "stream frame"), model)
+                text, has_call, finish = self._candidate(data, model, required=False)
+                if text:
+                    yield TextDelta(text)
+                function_call = function_call or has_call
+                native = finish or native
+                if "usageMetadata" in data:
+                    yield UsageReport(self._usage(data, model), model=_str(data.get("modelVersion")),
+                                      raw_id=_str(data.get("responseId")))
+                if "candidates" not in data:
+                    self._raise_if_blocked(data, model)
+        if native is None:
+            raise self.error(ErrorKind.SERVER_ERROR, "stream ended before a chunk with a finishReason",
+                             model)
+        yield Finished(finish_reason(native, function_call))
+
+    @staticmethod
+    def _path(model: str, method: str) -> str:
+        return f"/{API_VERSION}/models/{quote(model, safe='')}:{method}"
+
+    def _body(self, request: ChatRequest, model: str) -> dict[str, Any]:
+        """The wire request, with every value inside what the API accepts (a 400 is fatal)."""
+        contents = build_contents(request.messages)
+        if not contents:
+            raise self.error(ErrorKind.BAD_REQUEST, "the request has no non-empty message", model)
+        body: dict[str, Any] = {"contents": contents}
+        if request.system and request.system.strip():
+            body["systemInstruction"] = {"parts": [{"text": request.system}]}
+        config: dict[str, Any] = {}
+        if request.max_tokens is not None:
+            config["maxOutputTokens"] = max(1, request.max_tokens)
+        if request.temperature is not None and request.temperature == request.temperature:
+            low, high = TEMPERATURE_RANGE
+            config["temperature"] = min(max(float(request.temperature), low), high)
+        stops = [s for s in request.stop if s][:MAX_STOP_SEQUENCES]
+        if stops:
+            config["stopSequences"] = stops
+        if config:
+            body["generationConfig"] = config
+        return body
+
+    # -- replies --------------------------------------------------------------------------------
+
+    def _candidate(self, data: dict[str, Any], model: str, *,
+                   required: bool) -> tuple[str, bool, str | None]:
+        """(answer text, whether a functionCall part came, native finishReason) of candidate 0."""
+        candidates = data.get("candidates")
+        if candidates is None and not required:
+            return "", False, None
+        if not isinstance(candidates, list) or not candidates or not isinstance(candidates[0], dict):
+            raise self.malformed("candidates", data, model)
+        cand = candidates[0]
+        content = cand.get("content") or {}
+        parts = (content.get("parts") or []) if isinstance(content, dict) else None
+        if not isinstance(parts, list) or not all(isinstance(p, dict) for p in parts):
+            raise self.malformed("candidate content", cand, model)
+        texts = [p["text"] for p in parts if isinstance(p.get("text"), str) and p.get("thought") is not True]
+        finish = cand.get("finishReason")
+        if finish is not None and not isinstance(finish, str):
+            raise self.malformed("finishReason", cand, model)
+        return "".join(texts), any("functionCall" in p for p in parts), finish
+
+    def _usage(self, data: dict[str, Any], model: str) -> Usage:
+        """§6: input = prompt + tool-use prompt, output = candidates + thoughts; absent = 0."""
+        meta = data.get("usageMetadata")
+        if meta is None:
+            return Usage()
+        if not isinstance(meta, dict):
+            raise self.malformed("usageMetadata", data, model)
+
+        def count(key: str) -> int:
+            value = meta.get(key)
+            if isinstance(value, str) and value.isdigit():  # int64 fields travel as strings
+                return int(value)
+            return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+        thoughts = count("thoughtsTokenCount")
+        return Usage(input_tokens=count("promptTokenCount") + count("toolUsePromptTokenCount"),
+                     output_tokens=count("candidatesTokenCount") + thoughts,
+                     cached_input_tokens=count("cachedContentTokenCount"), reasoning_tokens=thoughts)
+
+    def _raise_if_blocked(self, data: dict[str, Any], model: str) -> None:
+        """A prompt blocked before any answer: a 200 with no candidates and a blockReason."""
+        feedback = data.get("promptFeedback")
+        reason = feedback.get("blockReason") if isinstance(feedback, dict) else None
+        if reason:
+            raise self.error(ErrorKind.CONTENT_FILTERED, f"prompt blocked: {reason}", model)
+
+    # -- the stream -----------------------------------------------------------------------------
+
+    async def _payloads(self, resp: aiohttp.ClientResponse, model: str) -> AsyncIterator[str]:
+        decoder = StreamDecoder()
+        async for chunk in self.iter_chunks(resp, model):
+            for payload in decoder.feed(chunk):
+                yield payload
+        for payload in decoder.close():
+            yield payload
+
+    def _stream_chunk(self, data: Any, model: str) -> dict[str, Any]:
+        """The chunk as a dict, or the in-band error it carries raised as a `ProviderError`."""
+        if isinstance(data, list) and len(data) == 1:  # the array-wrapped error shape
+            data = data[0]
+        if not isinstance(data, dict):
+            raise self.malformed("stream frame", data, model)
+        err = data.get("error")
+        if err is not None:
+            if not isinstance(err, dict):
+                raise self.error(ErrorKind.SERVER_ERROR, f"stream error: {excerpt(json.dumps(err))}",
+                                 model)
+            code = err.get("code")
+            status = code if _is_int(code) else _STATUS_CODES.get(_str(err.get("status")) or "", 500)
+            raise self.api_error(status, err, model, in_band=True)
+        return data
+
+    # -- errors ---------------------------------------------------------------------------------
+
+    def error_from_response(self, status: int, headers: Mapping[str, str], body: bytes,
+                            model: str) -> ProviderError:
+        err = error_object(body)
+        if err is None:
+            return self.error(kind_for_status(status), f"HTTP {status}: {excerpt(body)!r}", model,
+                              status=status, retry_after=parse_retry_after(headers),
+                              retryable=should_retry_header(headers))
+        return self.api_error(status, err, model, headers=headers)
+
+    def api_error(self, status: int, err: dict[str, Any], model: str, *,
+                  headers: Mapping[str, str] | None = None, in_band: bool = False) -> ProviderError:
+        """One Google error object (`{code, message, status, details}`) as a `ProviderError`."""
+        message = _str(err.get("message")) or f"HTTP {status}"
+        rpc_status = _str(err.get("status")) or ""
+        raw_details = err.get("details")
+        details = [d for d in raw_details if isinstance(d, dict)] if isinstance(raw_details, list) else []
+        kind = error_kind(status, rpc_status, message, details)
+        headers = headers or {}
+        retry_after = retry_delay(details) or parse_retry_after(headers)
+        retryable = should_retry_header(headers)
+        if kind is ErrorKind.RATE_LIMITED and per_day_quota(details):
+            retryable = False  # §7: the quota is gone until tomorrow; move on to the next link
+        return self.error(kind, message, model, status=None if in_band else status,
+                          retry_after=retry_after, retryable=retryable)
+
+
+# -- pure helpers (module level so tests can reach them) ------------------------------------------
+
+
+def model_id(model: str) -> str:
+    """`gemini-2.5-flash` from either `gemini-2.5-flash` or `models/gemini-2.5-flash`."""
+    return model.removeprefix("models/")
+
+
+def build_contents(messages: Iterable[Message]) -> list[dict[str, Any]]:
+    """`contents` with roles user/model, empty turns dropped and same-role neighbours merged."""
+    turns: list[tuple[str, list[str]]] = []
+    for m in messages:
+        if not m.content.strip():
+            continue
+        role = "model" if m.role == "assistant" else "user"
+        if turns and turns[-1][0] == role:
+            turns[-1][1].append(m.content)
+        else:
+            turns.append((role, [m.content]))
+    return [{"role": role, "parts": [{"text": "\n\n".join(texts)}]} for role, texts in turns]
+
+
+def finish_reason(native: str | None, function_call: bool) -> FinishReason:
+    """§8: STOP -> stop (tool_calls after a functionCall), MAX_TOKENS -> length, filter values ->
+    content_filter, anything else (MALFORMED_FUNCTION_CALL, OTHER, unknown, absent) -> error."""
+    reason = _FINISH.get(native or "", "error")
+    return "tool_calls" if reason == "stop" and function_call else reason
+
+
+def error_object(body: bytes | str) -> dict[str, Any] | None:
+    """The `error` object of a body, plain or array-wrapped; None when there is none."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(data, list) and data:
+        data = data[0]
+    err = data.get("error") if isinstance(data, dict) else None
+    return err if isinstance(err, dict) else None
+
+
+def error_kind(status: int, rpc_status: str, message: str, details: list[dict[str, Any]]) -> ErrorKind:
+    if status == 400:
+        reasons = {d.get("reason") for d in details if d.get("@type") == _TYPE_PREFIX + "ErrorInfo"}
+        if "API_KEY_INVALID" in reasons or rpc_status == "FAILED_PRECONDITION":
+            return ErrorKind.AUTH
+        if _CONTEXT_OVERFLOW.search(message):
+            return ErrorKind.CONTEXT_LENGTH_EXCEEDED
+        return ErrorKind.BAD_REQUEST
+    return kind_for_status(status)
+
+
+def retry_delay(details: list[dict[str, Any]]) -> float | None:
+    """Seconds from `RetryInfo.retryDelay` ("58s", "1.5s"), if any."""
+    for d in details:
+        if d.get("@type") == _TYPE_PREFIX + "RetryInfo":
+            value = d.get("retryDelay")
+            wait = parse_duration(value) if isinstance(value, str) else None
+            if wait is not None and wait > 0:
+                return wait
+    return None
+
+
+def per_day_quota(details: list[dict[str, Any]]) -> bool:
+    for d in details:
+        if d.get("@type") == _TYPE_PREFIX + "QuotaFailure":
+            for v in d.get("violations") or ():
+                if isinstance(v, dict) and "PerDay" in str(v.get("quotaId", "")):
+                    return True
+    return False
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+class StreamDecoder:
+    """Gemini's stream as JSON texts: `data:` events, and bare JSON outside SSE framing.
+
+    SSE lines are read as in providers/sse.py (LF, CRLF or CR; an empty line ends an event;
+    comments and other fields carry nothing here).  Any other non-empty line starts or continues
+    a bare JSON text, delivered once its brackets balance outside strings — how python-genai
+    reads an error the server writes without `data:` (pretty-printed, often over many lines).
+    """
+
+    __slots__ = ("_data", "_depth", "_escaped", "_in_string", "_lines", "_raw")
+
+    def __init__(self) -> None:
+        self._lines = LineSplitter()
+        self._data: list[str] = []
+        self._raw: list[str] = []
+        self._depth = 0
+        self._in_string = self._escaped = False
+
+    def feed(self, chunk: bytes) -> list[str]:
+        out: list[str] = []
+        for line in self._lines.feed(chunk):
+            self._line(line, out)
+        return out
+
+    def close(self) -> list[str]:
+        """End of stream: a pending event is delivered, so is unbalanced bare text (as is)."""
+        out: list[str] = []
+        rest = self._lines.flush()
+        if rest:
+            self._line(rest, out)
+        self._line(b"", out)
+        if self._raw:
+            out.append("\n".join(self._raw))
+            self._raw, self._depth, self._in_string, self._escaped = [], 0, False, False
+        return out
+
+    def _line(self, line: bytes, out: list[str]) -> None:
+        if not line:
+            if self._data:
+                out.append("\n".join(self._data))
+                self._data = []
+            return
+        name, _, value = line.partition(b":")
+        if not self._raw and (name in (b"data", b"event", b"id", b"retry") or not name):
+            if name == b"data":
+                self._data.append((value[1:] if value[:1] == b" " else value).decode("utf-8", "replace"))
+            return
+        self._bare(line.decode("utf-8", "replace"), out)
+
+    def _bare(self, text: str, out: list[str]) -> None:
+        for c in text:
+            if self._in_string:
+                if self._escaped:
+                    self._escaped = False
+                elif c == "\\":
+                    self._escaped = True
+                elif c == '"':
+                    self._in_string = False
+            elif c == '"':
+                self._in_string = True
+            elif c in "{[":
+                self._depth += 1
+            elif c in "}]":
+                self._depth -= 1
+        self._raw.append(text)
+        if self._depth <= 0:
+            out.append("\n".join(self._raw))
+            self._raw, self._depth, self._in_string, self._escaped = [], 0, False, False

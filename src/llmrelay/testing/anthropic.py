@@ -1,0 +1,391 @@
+"""A fake Anthropic Messages API (shared/reference/providers.md §1).
+
+Endpoints: ``POST /v1/messages``, ``GET /v1/models`` (``limit``, ``after_id``, ``before_id``)
+and ``GET /v1/models/{model_id}``.
+
+Reproduces: the key as ``x-api-key`` or ``Authorization: Bearer`` (the anthropic 2.x SDK sends
+the latter), a required ``anthropic-version`` header (any value), a required ``max_tokens``,
+and the real API's 400 ``invalid_request_error`` for a body it rejects (missing
+model/max_tokens/messages, a ``system`` role, an empty turn, a final assistant turn ending in
+whitespace, temperature outside 0–1, a bad ``stop_sequences``).  Stop sequences really stop the
+answer (``stop_reason: "stop_sequence"`` with ``stop_sequence`` set).
+
+Usage is native: ``input_tokens`` EXCLUDES cached tokens (``input_tokens = input - cached_input
+- cache_write`` of the scripted unified usage, floored at 0), ``cache_read_input_tokens`` is
+``cached_input``, ``cache_creation_input_tokens`` is ``cache_write``, and
+``output_tokens_details.thinking_tokens`` appears when ``reasoning`` is non-zero.
+
+Streams: every event has an ``event:`` line equal to its data ``type``; ``message_start``
+(input-side usage, provisional ``output_tokens: 1``), a ``ping`` right after it,
+``content_block_start`` / ``content_block_delta`` (``text_delta``) / ``content_block_stop``,
+one ``message_delta`` with the stop reason and cumulative usage, ``message_stop``.  The
+in-band error is ``event: error`` with the error body, and the stream ends without
+``message_stop``.
+
+Errors: ``{"type":"error","error":{"type":…,"message":…},"request_id":"req_…"}`` with a
+``request-id`` header; the error type follows the status (400 invalid_request_error, 401
+authentication_error, 402 billing_error, 403 permission_error, 404 not_found_error, 409
+conflict_error, 413 request_too_large, 429 rate_limit_error, 500 api_error, 504 timeout_error,
+529 overloaded_error; other 4xx invalid_request_error, other 5xx api_error).  Retry headers are
+exactly the ones the fault scripts: note that a 429 WITHOUT ``retry_after`` is what the real
+API sends for the monthly tier spend cap (the adapter does not retry it); script
+``retry_after`` for an ordinary rate limit.  ``overloaded`` answers 529 ``overloaded_error``
+with ``x-should-retry: true``.
+
+``code`` hints of an ``http_error`` or ``stream_error`` fault (the scripted status is kept):
+
+=====================  ========================  =================================================
+hint                   error.type                message
+=====================  ========================  =================================================
+context_length         invalid_request_error     prompt is too long: 208656 tokens > 200000 maximum
+(or context_length_exceeded)
+context_limit          invalid_request_error     input length and `max_tokens` exceed context limit…
+spend_limit            invalid_request_error     You have reached your specified API usage limits…
+credit_balance         invalid_request_error     Your credit balance is too low to access the…
+spend_cap              rate_limit_error          a monthly-tier spend cap message (illustrative
+                                                 text); never carries retry headers
+any error.type name    that type                 that type's usual message (e.g.
+(billing_error,                                  ``permission_error``, ``overloaded_error``)
+permission_error, …)
+=====================  ========================  =================================================
+
+A ``stream_error`` fault without ``code`` sends ``overloaded_error`` (the common real case),
+or the type of its ``status`` when one is given.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from aiohttp import web
+
+from .faults import Fault
+from .server import FakeProvider, Prompt, Reply, count_tokens
+
+_STATUS_TYPES: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+_TYPE_MESSAGES: dict[str, str] = {
+    "invalid_request_error": "Invalid request.",
+    "authentication_error": "invalid x-api-key",
+    "billing_error": "Your account has a billing issue. Please visit Plans & Billing to resolve it.",
+    "permission_error": "Your API key does not have permission to use the specified resource.",
+    "not_found_error": "model: {model}",
+    "conflict_error": "Conflict.",
+    "request_too_large": "Request exceeds the maximum allowed number of bytes.",
+    "rate_limit_error": ("Number of request tokens has exceeded your per-minute rate limit "
+                         "(https://docs.anthropic.com/en/api/rate-limits); see the response headers for "
+                         "current usage. Please reduce the prompt length or the maximum tokens requested, "
+                         "or try again later."),
+    "api_error": "Internal server error",
+    "timeout_error": "Request timeout",
+    "overloaded_error": "Overloaded",
+}
+_CODE_HINTS: dict[str, tuple[str, str]] = {
+    "context_length": ("invalid_request_error", "prompt is too long: 208656 tokens > 200000 maximum"),
+    "context_length_exceeded": ("invalid_request_error",
+                                "prompt is too long: 208656 tokens > 200000 maximum"),
+    "context_limit": ("invalid_request_error",
+                      "input length and `max_tokens` exceed context limit: 178959 + 64000 > 200000, "
+                      "decrease input length or `max_tokens` and try again"),
+    "spend_limit": ("invalid_request_error",
+                    "You have reached your specified API usage limits. You will regain access on "
+                    "2026-12-01 at 00:00 UTC."),
+    "credit_balance": ("invalid_request_error",
+                       "Your credit balance is too low to access the Anthropic API. Please go to "
+                       "Plans & Billing to upgrade or purchase credits."),
+    "spend_cap": ("rate_limit_error",
+                  "Your organization has reached the monthly spend limit of its usage tier."),
+}
+_FINISH = {"stop": "end_turn", "length": "max_tokens"}
+# id -> (display_name, created_at, deprecated_at); ids as the anthropic 2.14 SDK knows them,
+# dates illustrative.  Sonnet 4.5 is listed as the SDK lists it: deprecated.
+_MODELS: dict[str, tuple[str, str, str | None]] = {
+    "claude-opus-4-7": ("Claude Opus 4.7", "2026-06-01T00:00:00Z", None),
+    "claude-sonnet-4-6": ("Claude Sonnet 4.6", "2026-02-17T00:00:00Z", None),
+    "claude-haiku-4-5-20251001": ("Claude Haiku 4.5", "2025-10-15T00:00:00Z", None),
+    "claude-sonnet-4-5-20250929": ("Claude Sonnet 4.5", "2025-09-29T00:00:00Z", "2026-08-31T00:00:00Z"),
+}
+
+
+class FakeAnthropic(FakeProvider):
+    name = "anthropic"
+    base_path: ClassVar[str] = ""
+    default_key: ClassVar[str | None] = "sk-ant-api03-fake-anthropic-key"
+    stream_content_type: ClassVar[str] = "text/event-stream; charset=utf-8"
+    malformed_frame: ClassVar[bytes] = b"event: content_block_delta\ndata: {not json at all\n\n"
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/v1/messages", self.messages), web.get("/v1/models", self.list_models),
+                web.get("/v1/models/{model_id}", self.get_model)]
+
+    def authorized(self, request: web.Request) -> bool:
+        key = request.headers.get("x-api-key")
+        auth = request.headers.get("authorization", "")
+        if not key and auth.lower().startswith("bearer "):
+            key = auth[7:]
+        return self.key_ok(key)
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def parse(self, request: web.Request, body: Any) -> Prompt | str:
+        """The prompt, or the message of the 400 the real API would answer."""
+        if not request.headers.get("anthropic-version"):
+            return "anthropic-version: header is required"
+        if not isinstance(body, dict):
+            return "Input should be a valid dictionary or object to extract fields from"
+        for name in ("model", "max_tokens", "messages"):
+            if name not in body:
+                return f"{name}: Field required"
+        model, max_tokens, messages = body["model"], body["max_tokens"], body["messages"]
+        if not isinstance(model, str) or not model:
+            return "model: Input should be a valid string"
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            return "max_tokens: Input should be greater than or equal to 1"
+        problem = _check_options(body)
+        if problem:
+            return problem
+        system = _system_text(body.get("system"))
+        if system is None:
+            return "system: Input should be a valid string or a list of text blocks"
+        turns = _turns(messages)
+        if isinstance(turns, str):
+            return turns
+        return Prompt(model=model, system=system or None, messages=turns, max_tokens=max_tokens,
+                      stream=body.get("stream") is True,
+                      options={"stop_sequences": list(body.get("stop_sequences") or [])})
+
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        body = await self.read_json(request)
+        if not self.authorized(request):
+            return self.error_response(401, None, _missing_key_message(request), None, "")
+        prompt = self.parse(request, body)
+        if isinstance(prompt, str):
+            return self.error_response(400, None, prompt, None, "")
+        return await self.answer(request, prompt)
+
+    def make_reply(self, prompt: Prompt, fault: Fault | None) -> Reply:
+        """The framework's reply, cut at the first stop sequence it contains, as the API does."""
+        reply = super().make_reply(prompt, fault)
+        text, hit = reply.text, None
+        for seq in prompt.options.get("stop_sequences", []):
+            at = text.find(seq) if seq else -1
+            if at >= 0 and (hit is None or at < hit[0]):
+                hit = (at, seq)
+        if hit is None:
+            return reply
+        kept, length = [], 0
+        for chunk in reply.chunks:
+            if length + len(chunk) > hit[0]:
+                if hit[0] > length:
+                    kept.append(chunk[: hit[0] - length])
+                break
+            kept.append(chunk)
+            length += len(chunk)
+        reply.chunks = kept
+        if not (fault is not None and fault.usage and "output" in fault.usage):
+            reply.output_tokens = count_tokens("".join(kept))
+        if not reply.native_finish:
+            reply.finish, reply.native_finish = "stop_sequence", True
+        prompt.options["stop_sequence"] = hit[1]
+        return reply
+
+    # -- models ---------------------------------------------------------------------------------
+
+    def model_entries(self) -> list[dict[str, Any]]:
+        ids = sorted(self.models) if self.models is not None else list(_MODELS)
+        return [_model_entry(i) for i in ids]
+
+    async def list_models(self, request: web.Request) -> web.Response:
+        await self.record(request, None)
+        if not self.authorized(request):
+            return self.error_response(401, None, _missing_key_message(request), None, "")
+        entries = self.model_entries()
+        ids = [e["id"] for e in entries]
+        try:
+            limit = max(1, min(1000, int(request.query.get("limit", "20"))))
+        except ValueError:
+            return self.error_response(400, None, "limit: Input should be a valid integer", None, "")
+        after, before = request.query.get("after_id"), request.query.get("before_id")
+        if after in ids:
+            entries = entries[ids.index(after) + 1:]
+        elif before in ids:
+            entries = entries[: ids.index(before)][-limit:]
+        page = entries[:limit]
+        return web.json_response({"data": page, "has_more": len(entries) > len(page),
+                                  "first_id": page[0]["id"] if page else None,
+                                  "last_id": page[-1]["id"] if page else None})
+
+    async def get_model(self, request: web.Request) -> web.Response:
+        await self.record(request, None)
+        if not self.authorized(request):
+            return self.error_response(401, None, _missing_key_message(request), None, "")
+        model_id = request.match_info["model_id"]
+        if model_id not in {e["id"] for e in self.model_entries()}:
+            return self.error_response(404, None, None, None, model_id)
+        return web.json_response(_model_entry(model_id))
+
+    # -- errors ---------------------------------------------------------------------------------
+
+    def error_payload(self, status: int | None, code: str | None, message: str | None,
+                      model: str) -> dict[str, Any]:
+        if code in _CODE_HINTS:
+            etype, text = _CODE_HINTS[code]  # type: ignore[index]
+        elif code in _TYPE_MESSAGES:
+            etype, text = code, _TYPE_MESSAGES[code]  # type: ignore[index]
+        else:
+            etype = _STATUS_TYPES.get(status or 529) or (
+                "invalid_request_error" if status and status < 500 else "api_error")
+            text = _TYPE_MESSAGES[etype]
+        return {"type": "error", "error": {"type": etype, "message": message or text.format(model=model)},
+                "request_id": "req_011Cfake" + self.next_id()}
+
+    def error_response(self, status: int, code: str | None, message: str | None, fault: Fault | None,
+                       model: str) -> web.Response:
+        payload = self.error_payload(status, code, message, model)
+        headers = {"request-id": payload["request_id"]}
+        if code != "spend_cap":
+            headers.update(self.retry_headers(fault))
+        if status == 429:
+            headers.update({"anthropic-ratelimit-requests-limit": "50",
+                            "anthropic-ratelimit-requests-remaining": "0",
+                            "anthropic-ratelimit-requests-reset": "2026-11-26T12:00:00Z"})
+        return web.json_response(payload, status=status, headers=headers)
+
+    def overloaded_response(self, fault: Fault, model: str) -> web.Response:
+        resp = self.error_response(529, None, fault.message, fault, model)
+        resp.headers.setdefault("x-should-retry", "true")
+        return resp
+
+    # -- success --------------------------------------------------------------------------------
+
+    def usage(self, reply: Reply, output_tokens: int | None = None) -> dict[str, Any]:
+        cached, written = reply.cached_input_tokens, reply.cache_write_tokens
+        usage: dict[str, Any] = {
+            "input_tokens": max(0, reply.input_tokens - cached - written),
+            "cache_creation_input_tokens": written,
+            "cache_read_input_tokens": cached,
+            "cache_creation": {"ephemeral_5m_input_tokens": written, "ephemeral_1h_input_tokens": 0},
+            "output_tokens": reply.output_tokens if output_tokens is None else output_tokens,
+        }
+        if reply.reasoning_tokens and output_tokens is None:
+            usage["output_tokens_details"] = {"thinking_tokens": reply.reasoning_tokens}
+        return usage
+
+    def stop(self, prompt: Prompt, reply: Reply) -> tuple[str, str | None]:
+        """(stop_reason, stop_sequence)."""
+        reason = reply.finish if reply.native_finish else _FINISH.get(reply.finish, "end_turn")
+        return reason, prompt.options.get("stop_sequence") if reason == "stop_sequence" else None
+
+    def message(self, prompt: Prompt, reply: Reply, content: list[dict[str, Any]],
+                stop: tuple[str | None, str | None], usage: dict[str, Any]) -> dict[str, Any]:
+        return {"id": "msg_01Fake" + reply.id, "type": "message", "role": "assistant",
+                "model": reply.model, "content": content, "stop_reason": stop[0],
+                "stop_sequence": stop[1], "usage": {**usage, "service_tier": "standard"}}
+
+    def completion_body(self, prompt: Prompt, reply: Reply) -> dict[str, Any]:
+        content = [{"type": "text", "text": reply.text}] if reply.chunks else []
+        return self.message(prompt, reply, content, self.stop(prompt, reply), self.usage(reply))
+
+    def stream_head(self, prompt: Prompt, reply: Reply) -> list[bytes]:
+        start = self.message(prompt, reply, [], (None, None), self.usage(reply, output_tokens=1))
+        return [self.sse({"type": "message_start", "message": start}, "message_start"),
+                self.sse({"type": "ping"}, "ping"),
+                self.sse({"type": "content_block_start", "index": 0,
+                          "content_block": {"type": "text", "text": ""}}, "content_block_start")]
+
+    def stream_delta(self, prompt: Prompt, reply: Reply, text: str) -> bytes:
+        return self.sse({"type": "content_block_delta", "index": 0,
+                         "delta": {"type": "text_delta", "text": text}}, "content_block_delta")
+
+    def stream_tail(self, prompt: Prompt, reply: Reply) -> list[bytes]:
+        reason, sequence = self.stop(prompt, reply)
+        usage = self.usage(reply)
+        usage.pop("cache_creation")  # message_delta usage has no per-TTL breakdown
+        return [self.sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+                self.sse({"type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": sequence},
+                          "usage": usage}, "message_delta"),
+                self.sse({"type": "message_stop"}, "message_stop")]
+
+    def stream_error_frame(self, prompt: Prompt, fault: Fault) -> bytes:
+        payload = self.error_payload(fault.status, fault.code, fault.message, prompt.model)
+        payload["error"] = {"details": None, **payload["error"]}
+        return self.sse(payload, "error")
+
+
+# -- request validation ----------------------------------------------------------------------------
+
+
+def _missing_key_message(request: web.Request) -> str | None:
+    has_key = request.headers.get("x-api-key") or request.headers.get("authorization")
+    return None if has_key else "x-api-key header is required"
+
+
+def _check_options(body: dict[str, Any]) -> str | None:
+    temperature = body.get("temperature")
+    if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, int | float)
+                                    or not 0 <= temperature <= 1):
+        return "temperature: range: 0..1"
+    stops = body.get("stop_sequences")
+    if stops is not None:
+        if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+            return "stop_sequences: Input should be a valid list of strings"
+        if any(not s.strip() for s in stops):
+            return "stop_sequences: each stop sequence must contain non-whitespace"
+    return None
+
+
+def _system_text(system: Any) -> str | None:
+    """The system prompt as text ("" when absent); None when it has the wrong shape."""
+    if system is None:
+        return ""
+    if isinstance(system, str):
+        return system
+    if isinstance(system, list) and all(isinstance(b, dict) and b.get("type") == "text" for b in system):
+        return "\n".join(str(b.get("text", "")) for b in system)
+    return None
+
+
+def _turns(messages: Any) -> list[tuple[str, str]] | str:
+    """(role, text) per message, or the 400 message for a list the real API rejects."""
+    if not isinstance(messages, list):
+        return "messages: Input should be a valid list"
+    turns: list[tuple[str, str]] = []
+    for i, m in enumerate(messages):
+        role = m.get("role") if isinstance(m, dict) else None
+        if role == "system":
+            return ('Unexpected role "system". The Messages API accepts a top-level `system` '
+                    'parameter, not "system" as an input message role.')
+        if role not in ("user", "assistant"):
+            return f"messages.{i}.role: Input should be 'user' or 'assistant'"
+        content = m.get("content")
+        if isinstance(content, list):
+            content = "".join(b.get("text", "") for b in content
+                              if isinstance(b, dict) and b.get("type") == "text")
+        if not isinstance(content, str):
+            return f"messages.{i}.content: Input should be a valid string or list of content blocks"
+        if not content and not (role == "assistant" and i == len(messages) - 1):
+            return (f"messages.{i}: all messages must have non-empty content except for the optional "
+                    "final assistant message")
+        turns.append((role, content))
+    if not turns:
+        return "messages: at least one message is required"
+    if turns[-1][0] == "assistant" and turns[-1][1] != turns[-1][1].rstrip():
+        return "messages: final assistant content cannot end with trailing whitespace"
+    return turns
+
+
+def _model_entry(model_id: str) -> dict[str, Any]:
+    display, created, deprecated = _MODELS.get(model_id, (model_id, "2025-01-01T00:00:00Z", None))
+    return {"type": "model", "id": model_id, "display_name": display, "created_at": created,
+            "lifecycle": "deprecated" if deprecated else "active", "deprecated_at": deprecated}
