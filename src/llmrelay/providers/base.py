@@ -20,10 +20,10 @@ import json
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import aiohttp
 from pydantic import SecretStr
@@ -34,6 +34,14 @@ from .sse import NDJSONDecoder, SSEDecoder, SSEEvent
 
 MAX_ERROR_BODY = 64 * 1024
 EXCERPT_CHARS = 160
+
+
+class Decoder(Protocol):
+    """An incremental stream decoder: bytes in as they arrive, complete items out."""
+
+    def feed(self, chunk: bytes) -> Iterable[Any]: ...
+
+    def close(self) -> Iterable[Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,21 +184,19 @@ class HTTPProvider(Provider):
                 return
             yield chunk
 
-    async def iter_sse(self, resp: aiohttp.ClientResponse, model: str) -> AsyncIterator[SSEEvent]:
-        decoder = SSEDecoder()
+    async def iter_decoded(self, resp: aiohttp.ClientResponse, model: str, decoder: Decoder) -> AsyncIterator[Any]:
+        """What `decoder` makes of the body, item by item, as the bytes arrive."""
         async for chunk in self.iter_chunks(resp, model):
-            for event in decoder.feed(chunk):
-                yield event
-        for event in decoder.close():
-            yield event
+            for item in decoder.feed(chunk):
+                yield item
+        for item in decoder.close():
+            yield item
 
-    async def iter_ndjson(self, resp: aiohttp.ClientResponse, model: str) -> AsyncIterator[str]:
-        decoder = NDJSONDecoder()
-        async for chunk in self.iter_chunks(resp, model):
-            for line in decoder.feed(chunk):
-                yield line
-        for line in decoder.close():
-            yield line
+    def iter_sse(self, resp: aiohttp.ClientResponse, model: str) -> AsyncIterator[SSEEvent]:
+        return self.iter_decoded(resp, model, SSEDecoder())
+
+    def iter_ndjson(self, resp: aiohttp.ClientResponse, model: str) -> AsyncIterator[str]:
+        return self.iter_decoded(resp, model, NDJSONDecoder())
 
     # -- errors -------------------------------------------------------------------------------
 

@@ -194,13 +194,8 @@ class GoogleProvider(HTTPProvider):
 
     # -- the stream -----------------------------------------------------------------------------
 
-    async def _payloads(self, resp: aiohttp.ClientResponse, model: str) -> AsyncIterator[str]:
-        decoder = StreamDecoder()
-        async for chunk in self.iter_chunks(resp, model):
-            for payload in decoder.feed(chunk):
-                yield payload
-        for payload in decoder.close():
-            yield payload
+    def _payloads(self, resp: aiohttp.ClientResponse, model: str) -> AsyncIterator[str]:
+        return self.iter_decoded(resp, model, StreamDecoder())
 
     def _stream_chunk(self, data: Any, model: str) -> dict[str, Any]:
         """The chunk as a dict, or the in-band error it carries raised as a `ProviderError`."""
