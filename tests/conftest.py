@@ -19,3 +19,6 @@ def _clean_environment(monkeypatch, tmp_path):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LLMRELAY_HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
+
+
+pytest_plugins = ["tests.dbfixtures"]

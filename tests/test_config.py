@@ -84,4 +84,4 @@ def test_env_example_copied_as_dotenv_loads_and_documents_every_setting(tmp_path
     assert s.agents_file is None and s.request_deadline == 180
     documented = {line.split("=", 1)[0] for line in example.read_text().splitlines()
                   if line and not line.startswith("#")}
-    assert documented >= KNOWN_VARS - {"LLMRELAY_DATABASE_URL"}
+    assert documented >= KNOWN_VARS

@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     ollama_base_url: str = Field("http://localhost:11434", validation_alias=_env("OLLAMA_BASE_URL"))
 
     agents_file: Path | None = Field(None, validation_alias=_env("LLMRELAY_AGENTS_FILE"))
+    database_url: str | None = Field(None, validation_alias=_env("LLMRELAY_DATABASE_URL"))
+    """None: the embedded SQLite file `llmrelay.db` in `home`."""
     home: Path = Field(Path("~/.llmrelay"), validation_alias=_env("LLMRELAY_HOME"))
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "warning", validation_alias=_env("LLMRELAY_LOG_LEVEL"))
@@ -118,10 +120,19 @@ class Settings(BaseSettings):
             raise ValueError(f"a base URL takes no query or fragment: {v!r}")
         return v.rstrip("/")
 
-    @field_validator("agents_file", mode="before")
+    @field_validator("agents_file", "database_url", mode="before")
     @classmethod
-    def _blank_path_is_none(cls, v: object) -> object:
+    def _blank_is_none(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        from .db.engine import async_url  # late: the db layer is optional at import time
+
+        return async_url(v)
 
     @field_validator("home", "agents_file")
     @classmethod
@@ -129,6 +140,11 @@ class Settings(BaseSettings):
         return v.expanduser() if v is not None else None
 
     # -- derived --------------------------------------------------------------------------
+
+    @property
+    def db_url(self) -> str:
+        """The SQLAlchemy async URL of the database."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.home / 'llmrelay.db'}"
 
     def provider(self, name: str) -> ProviderSettings:
         """Where `name` lives, its key, and whether it can be used (with the reason if not)."""
@@ -147,7 +163,7 @@ _FIELD_VARS = {
     name: (field.validation_alias.choices[0] if isinstance(field.validation_alias, AliasChoices) else name)
     for name, field in Settings.model_fields.items()
 }
-KNOWN_VARS = frozenset(_FIELD_VARS.values()) | {"LLMRELAY_DATABASE_URL"}
+KNOWN_VARS = frozenset(_FIELD_VARS.values())
 """Every variable llmrelay reads.  Later modules add theirs through `known_var`."""
 
 _extra_known: set[str] = set()

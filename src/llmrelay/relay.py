@@ -21,10 +21,13 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from decimal import Decimal
+from typing import Any, Literal
 
 from .agents import Agent, load_agents
 from .config import Settings, load_settings
+from .ledger import Ledger
+from .ledger.pricing import request_cost
 from .providers.base import Provider
 from .providers.registry import build_providers, known_providers
 from .routing.breaker import CircuitBreaker
@@ -39,19 +42,13 @@ from .types import (
     LLMRelayError,
     Message,
     ProviderError,
+    RequestContext,
     TextDelta,
     UnknownAgent,
     Usage,
 )
 
 log = logging.getLogger("llmrelay")
-
-
-@dataclass(frozen=True, slots=True)
-class RequestContext:
-    request_id: str
-    agent_id: str
-    user_id: str | None
 
 
 AttemptObserver = Callable[[RequestContext, Attempt], None]
@@ -73,6 +70,8 @@ class ChatResult:
     finish_reason: str | None
     generation_time_ms: int
     error: LLMRelayError | None = None
+    cost_usd: Decimal | None = None
+    """What every attempt of the request cost together; None when some part could not be priced."""
     history: list[Message] = field(default_factory=list)
     """The conversation including this exchange, ready to pass as the next request's history."""
 
@@ -87,6 +86,7 @@ class ChatResult:
             "fallbackUsed": self.fallback_used,
             "attemptedProviders": [a.to_dict() for a in self.attempts],
             "tokensUsed": {"prompt": u.input_tokens, "completion": u.output_tokens, "total": u.total_tokens},
+            "costUsd": str(self.cost_usd) if self.cost_usd is not None else None,
             "finishReason": self.finish_reason,
             "generationTime": self.generation_time_ms,
             "requestId": self.request_id,
@@ -114,10 +114,13 @@ RelayEvent = AttemptEvent | TextDelta | StreamDone | StreamFailed
 
 
 class Relay:
+    """`ledger="auto"` (the default) records every attempt in the database the settings name and
+    uses users' saved configs; `ledger=None` runs without a database."""
+
     def __init__(self, settings: Settings | None = None, *, agents: dict[str, Agent] | None = None,
                  providers: dict[str, Provider] | None = None, breaker: CircuitBreaker | None = None,
                  policy: Policy | None = None, config_lookup: ConfigLookup | None = None,
-                 observers: Iterable[AttemptObserver] = ()) -> None:
+                 observers: Iterable[AttemptObserver] = (), ledger: Ledger | Literal["auto"] | None = "auto") -> None:
         self.settings = settings if settings is not None else load_settings()
         s = self.settings
         self.agents = agents if agents is not None else load_agents(s.agents_file)
@@ -128,17 +131,33 @@ class Relay:
                                        first_token_timeout=s.first_token_timeout, deadline=s.request_deadline)
         self.executor = FallbackExecutor(self.providers, disabled=disabled, breaker=self.breaker,
                                          policy=self.policy)
-        self.config_lookup = config_lookup
+        self.ledger: Ledger | None = Ledger(s) if ledger == "auto" else ledger
         self.observers: list[AttemptObserver] = list(observers)
+        self.config_lookup = config_lookup
+        if self.ledger is not None:
+            self.observers.append(self.ledger.recorder.record)
+            self.config_lookup = config_lookup or self.ledger.configs.get
+        self._started = self.ledger is None
 
     async def __aenter__(self) -> Relay:
+        await self.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    async def start(self) -> None:
+        """Migrate the database if needed and start the ledger writer (also done on first use)."""
+        if not self._started:
+            await self.ledger.start()  # type: ignore[union-attr]
+            self._started = True
+
     async def aclose(self) -> None:
+        """Close provider connections and write out every queued ledger row."""
         await asyncio.gather(*(p.aclose() for p in self.providers.values()), return_exceptions=True)
+        if self.ledger is not None:
+            await self.ledger.aclose()
+        self._started = self.ledger is None
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -153,6 +172,7 @@ class Relay:
                       user_id: str | None = None, max_tokens: int | None = None,
                       temperature: float | None = None) -> tuple[Agent, list[Any], ChatRequest]:
         """Validate a request and resolve its chain, without calling anything."""
+        await self.start()
         agent = self.agent(agent_id)
         if not isinstance(message, str) or not message.strip():
             raise InvalidRequest("message must be a non-empty string", "message")
@@ -182,7 +202,7 @@ class Relay:
         ctx = RequestContext(request_id or new_request_id(), agent.id, user_id)
         t0 = time.monotonic()
         outcome = await self.executor.complete(links, request, self._observer(ctx))
-        return _result(ctx, outcome, request, t0)
+        return self._result(ctx, outcome, request, t0)
 
     async def stream(self, agent_id: str, message: str, history: Sequence[Message | dict] = (), *,
                      preferred_provider: str | None = None, preferred_model: str | None = None,
@@ -198,10 +218,16 @@ class Relay:
         async with aclosing(self.executor.stream(links, request, self._observer(ctx))) as events:
             async for event in events:
                 if isinstance(event, Outcome):
-                    result = _result(ctx, event, request, t0)
+                    result = self._result(ctx, event, request, t0)
                     yield StreamDone(result) if event.error is None else StreamFailed(event.error, result)
                 else:
                     yield event
+
+    def _result(self, ctx: RequestContext, outcome: Outcome, request: ChatRequest, t0: float) -> ChatResult:
+        result = _result(ctx, outcome, request, t0)
+        if self.ledger is not None:
+            result.cost_usd = request_cost(outcome.attempts, self.ledger.recorder.prices)
+        return result
 
     def _observer(self, ctx: RequestContext) -> Callable[[Attempt], None] | None:
         if not self.observers:

@@ -263,6 +263,8 @@ class Attempt:
     provider: str
     model: str
     status: AttemptStatus
+    link_index: int = 0
+    """0-based position of the link in the chain: a success on any link but the first is a fallback."""
     latency_ms: int = 0
     error_kind: ErrorKind | None = None
     error_message: str | None = None
@@ -282,6 +284,15 @@ class Attempt:
             "error": self.error_message,
             "latencyMs": self.latency_ms,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """Who asked what: the ledger keys every attempt's row on it."""
+
+    request_id: str
+    agent_id: str
+    user_id: str | None
 
 
 class AllLinksFailed(LLMRelayError):

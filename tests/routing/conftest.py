@@ -31,7 +31,7 @@ async def make_relay(fakes, monkeypatch):
         for name in without:
             monkeypatch.delenv(f"{name.upper()}_API_KEY", raising=False)
         overrides.setdefault("max_retries", 0)
-        relay = Relay(load_settings(env_file=None, **overrides), agents=agents, observers=observers)
+        relay = Relay(load_settings(env_file=None, **overrides), agents=agents, observers=observers, ledger=None)
         relays.append(relay)
         return relay
 

@@ -66,7 +66,8 @@ async def _json(settings: Any, agent: str, message: str, turns: list, kwargs: di
             return 1
     d = result.to_dict()
     print(json.dumps({k: d[k] for k in ("response", "model", "provider", "usedProvider", "fallbackUsed",
-                                        "attemptedProviders", "tokensUsed", "generationTime", "requestId")}))
+                                        "attemptedProviders", "tokensUsed", "costUsd", "generationTime",
+                                        "requestId")}))
     return 0
 
 
@@ -111,5 +112,6 @@ def _failure_headline(event: StreamFailed) -> str:
 def _summary(r: ChatResult) -> str:
     u = r.usage
     fallback = "fallback used" if r.fallback_used else "no fallback"
+    cost = f"${r.cost_usd.normalize():f}" if r.cost_usd is not None else "cost unknown (unpriced model)"
     return (f"— {r.used_provider} · {r.model} · {u.input_tokens} prompt + {u.output_tokens} completion = "
-            f"{u.total_tokens} tokens · {r.generation_time_ms} ms · {fallback}")
+            f"{u.total_tokens} tokens · {cost} · {r.generation_time_ms} ms · {fallback}")

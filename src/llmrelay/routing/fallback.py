@@ -102,12 +102,13 @@ class _Run:
         self.attempts: list[Attempt] = []
         self._observer = observer
 
-    def record(self, link: Link, status: AttemptStatus, *, t0: float | None = None,
+    def record(self, link: Link, index: int, status: AttemptStatus, *, t0: float | None = None,
                started: float | None = None, live: _Live | None = None, kind: ErrorKind | None = None,
                message: str | None = None) -> Attempt:
         now = time.monotonic()
         attempt = Attempt(
             position=len(self.attempts) + 1, provider=link.provider, model=link.model, status=status,
+            link_index=index,
             latency_ms=round((now - t0) * 1000) if t0 is not None else 0,
             error_kind=kind, error_message=message,
             usage=live.usage if live else None, finish_reason=live.finish if live else None,
@@ -168,16 +169,16 @@ class FallbackExecutor:
         fatal: ProviderError | None = None
         for index, link in enumerate(links):
             if fatal is not None:
-                yield AttemptEvent(run.record(link, "skipped", message=(
+                yield AttemptEvent(run.record(link, index, "skipped", message=(
                     f"not tried: {fatal.provider}/{fatal.model} rejected the request itself ({fatal.kind})")))
                 continue
             if loop.time() >= run.deadline:
-                yield AttemptEvent(run.record(link, "skipped", message=(
+                yield AttemptEvent(run.record(link, index, "skipped", message=(
                     f"not tried: the request deadline of {self.policy.deadline:g} s was reached")))
                 continue
             reason = self._gate(link)
             if reason is not None:
-                yield AttemptEvent(run.record(link, "skipped", message=reason))
+                yield AttemptEvent(run.record(link, index, "skipped", message=reason))
                 continue
             last = index == len(links) - 1
             retries = self.policy.max_retries if link.max_retries is None else link.max_retries
@@ -193,7 +194,7 @@ class FallbackExecutor:
                 except Exception as exc:
                     err = exc if isinstance(exc, ProviderError) else _unexpected(link, exc)
                     self._breaker_after(link, err)
-                    yield AttemptEvent(run.record(link, "failed", t0=t0, started=started, live=live,
+                    yield AttemptEvent(run.record(link, index, "failed", t0=t0, started=started, live=live,
                                                   kind=err.kind, message=err.message))
                     if live.committed:  # text is out: no going back, no going elsewhere
                         yield Outcome(run.attempts, live.response(link, "error"), link, index > 0, err)
@@ -208,12 +209,12 @@ class FallbackExecutor:
                     continue
                 except BaseException:  # cancelled, or the caller stopped listening
                     self.breaker.release(link.provider, link.model)
-                    run.record(link, "failed", t0=t0, started=started, live=live,
+                    run.record(link, index, "failed", t0=t0, started=started, live=live,
                                message="cancelled by the caller" + (
                                    f" after {sum(map(len, live.parts))} characters" if live.parts else ""))
                     raise
                 self.breaker.success(link.provider, link.model)
-                yield AttemptEvent(run.record(link, "success", t0=t0, started=started, live=live))
+                yield AttemptEvent(run.record(link, index, "success", t0=t0, started=started, live=live))
                 yield Outcome(run.attempts, live.response(link), link, index > 0)
                 return
         yield Outcome(run.attempts, error=_all_failed(run.attempts, fatal))

@@ -128,6 +128,11 @@ class FakeOpenRouter(FakeOpenAI):
         super().__init__(api_key, models)
         self.prices: dict[str, dict[str, str]] = copy.deepcopy(PRICES)
 
+    def reset(self) -> None:
+        """Faults and requests forgotten, and the price table back to `PRICES`."""
+        super().reset()
+        self.prices = copy.deepcopy(PRICES)
+
     # -- prices ---------------------------------------------------------------------------------
 
     def price(self, model: str, part: str) -> Decimal:

@@ -1,0 +1,1 @@
+"""The database: SQLAlchemy 2 async models, engine, Alembic migrations."""

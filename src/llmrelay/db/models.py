@@ -1,0 +1,154 @@
+"""The tables.  Names and fields follow the seed plan (`ai_model_usage`, `ai_model_config`,
+`ai_provider_costs`), extended where the issues say so.  Every change to this file comes with a
+new Alembic migration in `migrations/versions/`; a test checks that the two agree."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .types import Money, UTCDateTime, utcnow
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiKey(Base):
+    """A user's API key.  Only its SHA-256 is stored, and a short prefix to recognise it by."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AIModelUsage(Base):
+    """One row per attempt: every try, retry, fallback and skip of every request."""
+
+    __tablename__ = "ai_model_usage"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    """1-based position of this attempt within its request."""
+    user_id: Mapped[str] = mapped_column(String(64))
+    agent_id: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    """success (served by the chain's first link) | fallback (served by a later link) | failed | skipped"""
+    error_kind: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    total_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cached_prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    reasoning_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cache_write_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[Decimal | None] = mapped_column(Money)
+    """NULL exactly when the model has no known price (and then `unpriced` is true)."""
+    input_price: Mapped[Decimal | None] = mapped_column(Money)
+    """USD per 1k input tokens applied; likewise the other prices."""
+    output_price: Mapped[Decimal | None] = mapped_column(Money)
+    cached_input_price: Mapped[Decimal | None] = mapped_column(Money)
+    cache_write_price: Mapped[Decimal | None] = mapped_column(Money)
+    unpriced: Mapped[bool] = mapped_column(Boolean, default=False)
+    provider_cost_usd: Mapped[Decimal | None] = mapped_column(Money)
+    """What the provider itself said the call cost (OpenRouter), kept beside ours."""
+    cost_mismatch: Mapped[bool] = mapped_column(Boolean, default=False)
+    latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    # Each composite index also serves lookups on its first column alone: five indexes in all,
+    # not nine, because every one of them costs time on the insert path.
+    __table_args__ = (
+        Index("ix_ai_model_usage_user_created", "user_id", "created_at"),
+        Index("ix_ai_model_usage_agent_created", "agent_id", "created_at"),
+        Index("ix_ai_model_usage_provider_created", "provider", "created_at"),
+        Index("ix_ai_model_usage_created_id", "created_at", "id"),
+    )
+
+
+class AIModelConfig(Base):
+    """A user's saved model preference for one agent."""
+
+    __tablename__ = "ai_model_config"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[str] = mapped_column(String(64))
+    agent_id: Mapped[str] = mapped_column(String(64))
+    primary_provider: Mapped[str] = mapped_column(String(32))
+    primary_model: Mapped[str] = mapped_column(String(200))
+    fallback_chain: Mapped[list] = mapped_column(JSON, default=list)
+    """[{"provider": …, "model": …}, …] tried after the primary, in order."""
+    max_tokens: Mapped[int | None] = mapped_column(Integer)
+    temperature: Mapped[float | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("user_id", "agent_id", name="uq_ai_model_config_user_agent"),)
+
+
+class AIProviderCost(Base):
+    """A price, effective from a moment on.  A new price is a new row: history is never rewritten."""
+
+    __tablename__ = "ai_provider_costs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(200))
+    """A model id, or `*` for every model of the provider without a row of its own."""
+    input_cost_per_1k_tokens: Mapped[Decimal] = mapped_column(Money)
+    output_cost_per_1k_tokens: Mapped[Decimal] = mapped_column(Money)
+    cached_input_cost_per_1k_tokens: Mapped[Decimal | None] = mapped_column(Money)
+    cache_write_cost_per_1k_tokens: Mapped[Decimal | None] = mapped_column(Money)
+    source: Mapped[str] = mapped_column(String(32), default="manual")
+    effective_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_ai_provider_costs_lookup", "provider", "model", "effective_from"),)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    agent_id: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConversationMessage(Base):
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    provider: Mapped[str | None] = mapped_column(String(32))
+    model: Mapped[str | None] = mapped_column(String(200))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
