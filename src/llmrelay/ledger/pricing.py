@@ -174,3 +174,35 @@ async def add_prices(session: AsyncSession, prices: Iterable[Price]) -> int:
     if rows:
         await session.execute(insert(AIProviderCost), rows)
     return len(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    added: list[Price]
+    unchanged: int
+    unknown: list[str]
+    """Models listed without a usable price (missing, negative or not a number)."""
+
+
+async def sync_prices(session: AsyncSession, book: PriceBook, provider: str,
+                      entries: Iterable[tuple[str, Decimal | None, Decimal | None, Decimal | None, Decimal | None]],
+                      source: str) -> SyncReport:
+    """Add a price row for every listed model whose price (USD per token: prompt, completion,
+    cache read, cache write) differs from the one in effect; the rest stay as they are."""
+    now = utcnow()
+    added: list[Price] = []
+    unchanged, unknown = 0, []
+    for model, prompt, completion, cache_read, cache_write in entries:
+        if prompt is None or completion is None:
+            unknown.append(model)
+            continue
+        price = Price(provider, model, quantize(prompt * _THOUSAND), quantize(completion * _THOUSAND),
+                      None if cache_read is None else quantize(cache_read * _THOUSAND),
+                      None if cache_write is None else quantize(cache_write * _THOUSAND), now, source)
+        current = book.lookup(provider, model, now)
+        if current is not None and current.model == model and price.same_as(current):
+            unchanged += 1
+        else:
+            added.append(price)
+    await add_prices(session, added)
+    return SyncReport(added, unchanged, unknown)

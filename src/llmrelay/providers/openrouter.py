@@ -18,6 +18,7 @@ What differs from `OpenAIProvider`, and nothing else:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
@@ -137,3 +138,44 @@ class OpenRouterProvider(OpenAIProvider):
             return ErrorVerdict(kind_for_status(status))
         return ErrorVerdict(_ERROR_TYPES.get(code, ErrorKind.SERVER_ERROR) if isinstance(code, str)
                             else ErrorKind.SERVER_ERROR)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPricing:
+    """One entry of OpenRouter's model list: USD per token, None where unknown."""
+
+    model: str
+    prompt: Decimal | None
+    completion: Decimal | None
+    cache_read: Decimal | None
+    cache_write: Decimal | None
+    context_length: int | None
+
+
+def _per_token(value: Any) -> Decimal | None:
+    """A price string; missing, non-numeric or negative (the router's "-1" sentinel) is unknown."""
+    if value is None:
+        return None
+    try:
+        d = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return d if d.is_finite() and d >= 0 else None
+
+
+async def fetch_model_pricing(provider: OpenRouterProvider) -> list[ModelPricing]:
+    """`GET {base}/models`: every model's prices, read as exact decimals (never floats)."""
+    data = await provider.get_json("/models")
+    models = data.get("data")
+    if not isinstance(models, list):
+        raise provider.malformed("model list", data, "")
+    out = []
+    for m in models:
+        if not isinstance(m, dict) or not isinstance(m.get("id"), str):
+            continue
+        p = m.get("pricing") if isinstance(m.get("pricing"), dict) else {}
+        ctx = m.get("context_length")
+        out.append(ModelPricing(m["id"], _per_token(p.get("prompt")), _per_token(p.get("completion")),
+                                _per_token(p.get("input_cache_read")), _per_token(p.get("input_cache_write")),
+                                ctx if isinstance(ctx, int) else None))
+    return out
