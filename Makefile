@@ -22,8 +22,9 @@ $(DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $@ $(RUN)
 
-## serve: until the HTTP server lands, show which providers are usable (see README)
+## serve: until the HTTP server lands: migrate the ledger, show which providers are usable
 serve: $(RUN)
+	$(BIN)/llmrelay db upgrade
 	$(BIN)/llmrelay providers
 
 ## test: lint, then the whole test suite
