@@ -27,7 +27,7 @@ from typing import Any, Literal
 from .agents import Agent, load_agents
 from .config import Settings, load_settings
 from .ledger import Ledger
-from .ledger.pricing import request_cost
+from .ledger.pricing import money, request_cost
 from .providers.base import Provider
 from .providers.registry import build_providers, known_providers
 from .routing.breaker import CircuitBreaker
@@ -86,7 +86,7 @@ class ChatResult:
             "fallbackUsed": self.fallback_used,
             "attemptedProviders": [a.to_dict() for a in self.attempts],
             "tokensUsed": {"prompt": u.input_tokens, "completion": u.output_tokens, "total": u.total_tokens},
-            "costUsd": str(self.cost_usd) if self.cost_usd is not None else None,
+            "costUsd": money(self.cost_usd),
             "finishReason": self.finish_reason,
             "generationTime": self.generation_time_ms,
             "requestId": self.request_id,

@@ -58,6 +58,7 @@ async def test_conversations_continue_by_id_and_belong_to_their_user(ledger):
     await ledger.conversations.append(cid, [StoredTurn("user", "Hi"), StoredTurn("assistant", "Hello!", "openai",
                                                                                   "gpt-4o", "req1")])
     agent, turns = await ledger.conversations.history(cid, "alice")
-    assert agent == "general-agent" and [(t.role, t.content) for t in turns] == [("user", "Hi"), ("assistant", "Hello!")]
+    assert agent == "general-agent"
+    assert [(t.role, t.content) for t in turns] == [("user", "Hi"), ("assistant", "Hello!")]
     assert await ledger.conversations.history(cid, "mallory") is None
     assert await ledger.conversations.history("nope", "alice") is None

@@ -64,8 +64,9 @@ tokens = st.integers(min_value=0, max_value=10_000_000)
 per_million = st.decimals(min_value=0, max_value=100, places=4, allow_nan=False, allow_infinity=False)
 
 
-@given(inp=tokens, out=tokens, cached_share=st.floats(0, 1), write_share=st.floats(0, 1), reasoning_share=st.floats(0, 1),
-       pi=per_million, po=per_million, pc=st.none() | per_million, pw=st.none() | per_million)
+@given(inp=tokens, out=tokens, cached_share=st.floats(0, 1), write_share=st.floats(0, 1),
+       reasoning_share=st.floats(0, 1), pi=per_million, po=per_million, pc=st.none() | per_million,
+       pw=st.none() | per_million)
 def test_cost_is_exact_linear_and_never_negative(inp, out, cached_share, write_share, reasoning_share, pi, po, pc, pw):
     cached = int(inp * cached_share)
     written = int((inp - cached) * write_share)

@@ -72,3 +72,8 @@ class UTCDateTime(TypeDecorator):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO-8601 in UTC, or None."""
+    return None if value is None else value.astimezone(UTC).isoformat()

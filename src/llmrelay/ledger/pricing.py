@@ -97,6 +97,11 @@ def request_cost(attempts: Iterable[Attempt], book: PriceBook) -> Decimal | None
     return quantize(total)
 
 
+def money(value: Decimal | None) -> str | None:
+    """A plain decimal string, exact, without exponent or trailing zeros: "0.00123", "0"."""
+    return None if value is None else format(value.normalize(), "f")
+
+
 def costs_differ(ours: Decimal | None, theirs: Decimal | None) -> bool:
     """Whether a provider's own cost figure disagrees with ours by more than rounding
     (0.5 % of the larger, or a billionth of a dollar, whichever is more)."""

@@ -1,0 +1,156 @@
+"""Ledger rows one by one: keyset-paginated records, and the CSV export streamed from a
+server-side cursor (never more than one batch of rows in memory)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import IO, Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy import types as sqltypes
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..db.models import AIModelUsage as U
+from ..db.types import Money, UTCDateTime, iso
+from ..types import InvalidRequest
+from .pricing import money
+from .stats import window_filters
+
+MAX_PAGE = 1000
+COLUMNS = tuple(c.name for c in U.__table__.columns)
+"""The CSV export's columns: every column of ai_model_usage, in table order."""
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+# -- records --------------------------------------------------------------------------------------
+
+
+def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
+    raw = f"1|{created_at.astimezone(UTC).isoformat()}|{row_id.hex}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The position a cursor names, or InvalidRequest(field="cursor")."""
+    try:
+        if not isinstance(cursor, str) or not 0 < len(cursor) <= 200:
+            raise ValueError(cursor)
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
+        version, when, hexid = raw.split("|")
+        created_at = datetime.fromisoformat(when)
+        if version != "1" or created_at.tzinfo is None or len(hexid) != 32:
+            raise ValueError(raw)
+        return created_at.astimezone(UTC), uuid.UUID(hex=hexid)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise InvalidRequest("malformed cursor: pass back the nextCursor of the previous page", "cursor") from None
+
+
+async def list_records(session: AsyncSession, *, user_id: str | None = None, start: datetime | None = None,
+                       end: datetime | None = None, agent_id: str | None = None, provider: str | None = None,
+                       status: str | None = None, limit: int = 50,
+                       cursor: str | None = None) -> tuple[list[U], str | None]:
+    """One page of rows, newest first, and the cursor of the next page (None on the last one).
+    Rows recorded after the first page was read never shift the pages that follow."""
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}", "limit")
+    conds = window_filters(user_id=user_id, start=start, end=end, agent_id=agent_id, provider=provider, status=status)
+    if cursor is not None:
+        conds.append(tuple_(U.created_at, U.id) < tuple_(*decode_cursor(cursor)))
+    stmt = select(U).where(*conds).order_by(U.created_at.desc(), U.id.desc()).limit(limit + 1)
+    rows = list((await session.execute(stmt)).scalars().all())
+    if len(rows) <= limit:
+        return rows, None
+    return rows[:limit], encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return money(value)
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def record_to_dict(row: U) -> dict[str, Any]:
+    """A ledger row as camelCase JSON: money as decimal strings, times ISO-8601 UTC."""
+    return {_camel(name): _plain(getattr(row, name)) for name in COLUMNS}
+
+
+# -- CSV export -----------------------------------------------------------------------------------
+
+
+def _text(value: str) -> str:
+    """Text a spreadsheet would run as a formula (=, +, -, @) is quoted with a leading apostrophe."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _csv_format(column: Any) -> Callable[[Any], Any] | None:
+    """How one column's values are written (None: as they are; the csv module writes None as "")."""
+    if isinstance(column.type, sqltypes.String):
+        return _text
+    if isinstance(column.type, Money):
+        return money
+    if isinstance(column.type, UTCDateTime):
+        return iso
+    if isinstance(column.type, sqltypes.Boolean):
+        return lambda v: None if v is None else ("true" if v else "false")
+    return str if isinstance(column.type, sqltypes.Uuid) else None
+
+
+_CSV_FORMATS = tuple(_csv_format(c) for c in U.__table__.columns)
+
+
+async def _csv_batches(session: AsyncSession, batch_size: int,
+                       filters: dict[str, Any]) -> AsyncIterator[tuple[int, str]]:
+    if not 1 <= batch_size <= 100_000:
+        raise InvalidRequest("batch size must be between 1 and 100000", "batchSize")
+    conds = window_filters(**filters)
+    stmt = (select(*U.__table__.columns).where(*conds).order_by(U.created_at, U.id)
+            .execution_options(yield_per=batch_size))
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    yield 0, buf.getvalue()
+    result = await session.stream(stmt)
+    try:
+        async for part in result.partitions():
+            buf.seek(0)
+            buf.truncate()
+            writer.writerows([v if f is None or v is None else f(v) for f, v in zip(_CSV_FORMATS, row, strict=True)]
+                              for row in part)
+            yield len(part), buf.getvalue()
+    finally:
+        await result.close()
+
+
+async def export_csv(session: AsyncSession, *, batch_size: int = 1000, **filters: Any) -> AsyncIterator[str]:
+    """The rows matching `filters` (those of `list_records`) as CSV text, header first, oldest
+    row first, one chunk per `batch_size` rows read from a server-side cursor."""
+    async for _, text in _csv_batches(session, batch_size, filters):
+        yield text
+
+
+async def write_csv(session: AsyncSession, out: IO[str], *, batch_size: int = 1000, **filters: Any) -> int:
+    """Stream the export into `out` (opened with newline=""); returns the number of rows written."""
+    count = 0
+    async for n, text in _csv_batches(session, batch_size, filters):
+        out.write(text)
+        count += n
+    return count
+
+
+__all__ = ["COLUMNS", "decode_cursor", "encode_cursor", "export_csv", "list_records", "record_to_dict", "write_csv"]
