@@ -95,6 +95,23 @@ class Settings(BaseSettings):
     default_max_tokens: int = Field(
         2048, ge=1, le=1_000_000, validation_alias=_env("LLMRELAY_DEFAULT_MAX_TOKENS"))
 
+    # -- the HTTP service --
+    default_provider: Literal["anthropic", "openai", "google", "openrouter", "ollama"] | None = Field(
+        None, validation_alias=_env("LLMRELAY_DEFAULT_PROVIDER"))
+    """Who serves a bare model name on /v1 that no catalog knows."""
+    redis_url: str | None = Field(None, validation_alias=_env("LLMRELAY_REDIS_URL"))
+    """Rate-limit counters shared by every worker and instance; unset: in each process's memory."""
+    rate_rpm: int = Field(600, ge=0, le=10_000_000, validation_alias=_env("LLMRELAY_RATE_RPM"))
+    """Requests per minute per user (0: unlimited); a user's own limit overrides it."""
+    rate_tpm: int = Field(2_000_000, ge=0, le=10_000_000_000, validation_alias=_env("LLMRELAY_RATE_TPM"))
+    """Tokens per minute per user (0: unlimited); a user's own limit overrides it."""
+    max_body_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024, validation_alias=_env("LLMRELAY_MAX_BODY_BYTES"))
+    shutdown_grace: float = Field(15.0, ge=0, le=3600, validation_alias=_env("LLMRELAY_SHUTDOWN_GRACE"))
+    """Seconds in-flight requests get to finish on SIGTERM/SIGINT before they are cancelled."""
+    key_refresh: float = Field(2.0, gt=0, le=300, validation_alias=_env("LLMRELAY_KEY_REFRESH"))
+    """Seconds between reloads of the API keys: a revoked key stops working within this."""
+
     @field_validator("anthropic_api_key", "openai_api_key", "google_api_key", "openrouter_api_key",
                      "ollama_api_key", mode="before")
     @classmethod
@@ -120,7 +137,17 @@ class Settings(BaseSettings):
             raise ValueError(f"a base URL takes no query or fragment: {v!r}")
         return v.rstrip("/")
 
-    @field_validator("agents_file", "database_url", mode="before")
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        parts = urlsplit(v.strip())
+        if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+            raise ValueError(f"not a redis:// URL: {parts.scheme}://{parts.hostname or ''}")
+        return v.strip()
+
+    @field_validator("agents_file", "database_url", "redis_url", "default_provider", mode="before")
     @classmethod
     def _blank_is_none(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v

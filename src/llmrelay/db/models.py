@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .types import Money, UTCDateTime, utcnow
@@ -26,6 +26,10 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    rpm_limit: Mapped[int | None] = mapped_column(Integer)
+    """Requests per minute for this user; None: the server's default."""
+    tpm_limit: Mapped[int | None] = mapped_column(Integer)
+    """Tokens per minute for this user; None: the server's default."""
 
 
 class ApiKey(Base):
@@ -87,6 +91,9 @@ class AIModelUsage(Base):
         Index("ix_ai_model_usage_agent_created", "agent_id", "created_at"),
         Index("ix_ai_model_usage_provider_created", "provider", "created_at"),
         Index("ix_ai_model_usage_created_id", "created_at", "id"),
+        # only unpriced rows: the unpriced-usage report reads it, inserts of priced rows never touch it
+        Index("ix_ai_model_usage_unpriced", "created_at", postgresql_where=text("unpriced"),
+              sqlite_where=text("unpriced")),
     )
 
 

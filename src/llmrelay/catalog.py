@@ -1,0 +1,112 @@
+"""What llmrelay knows about models: context window, output limit, which provider serves a bare
+model name, and whether a model id is plausible for a provider.
+
+Prices are not here: they live in the ledger's price table (with history).  A model that is
+neither here nor in the price table is still usable when its id fits the provider's pattern
+(providers add models faster than any table can follow); its limits are then unknown.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+CostTier = Literal["free", "low", "medium", "high"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFacts:
+    provider: str
+    model: str
+    context_window: int | None
+    max_output_tokens: int | None
+
+
+def _facts(provider: str, rows: list[tuple[str, int, int | None]]) -> dict[tuple[str, str], ModelFacts]:
+    return {(provider, m): ModelFacts(provider, m, ctx, out) for m, ctx, out in rows}
+
+
+KNOWN_MODELS: dict[tuple[str, str], ModelFacts] = {
+    **_facts("anthropic", [
+        ("claude-3-5-sonnet-20241022", 200_000, 8192), ("claude-3-5-sonnet-latest", 200_000, 8192),
+        ("claude-3-5-haiku-20241022", 200_000, 8192), ("claude-3-5-haiku-latest", 200_000, 8192),
+        ("claude-3-haiku-20240307", 200_000, 4096), ("claude-3-7-sonnet-20250219", 200_000, 64_000),
+        ("claude-sonnet-4-20250514", 200_000, 64_000), ("claude-sonnet-4-5", 200_000, 64_000),
+        ("claude-haiku-4-5", 200_000, 64_000),
+    ]),
+    **_facts("openai", [
+        ("gpt-4o", 128_000, 16_384), ("gpt-4o-mini", 128_000, 16_384), ("gpt-4", 8_192, 8_192),
+        ("gpt-4-turbo", 128_000, 4_096), ("gpt-4.1", 1_047_576, 32_768), ("gpt-4.1-mini", 1_047_576, 32_768),
+        ("o3-mini", 200_000, 100_000),
+    ]),
+    **_facts("google", [
+        ("gemini-2.0-flash", 1_048_576, 8_192), ("gemini-2.5-flash", 1_048_576, 65_536),
+        ("gemini-2.5-flash-lite", 1_048_576, 65_536), ("gemini-2.5-pro", 1_048_576, 65_536),
+    ]),
+    **_facts("openrouter", [
+        ("meta-llama/llama-3.1-70b-instruct", 131_072, None), ("openai/gpt-4o", 128_000, 16_384),
+        ("openai/gpt-4o-mini", 128_000, 16_384), ("anthropic/claude-3.5-sonnet", 200_000, 8_192),
+    ]),
+    **_facts("ollama", [
+        ("mistral", 32_768, None), ("llama3.2", 131_072, None), ("llama3.1", 131_072, None),
+        ("qwen2.5", 32_768, None),
+    ]),
+}
+
+MODEL_PATTERNS: dict[str, re.Pattern[str]] = {
+    "anthropic": re.compile(r"^claude-[a-z0-9][a-z0-9.\-]{1,80}$"),
+    "openai": re.compile(r"^(gpt-|o\d|chatgpt-|ft:)[A-Za-z0-9.:_\-]{1,120}$"),
+    "google": re.compile(r"^(models/)?(gemini|gemma|learnlm)-[a-z0-9.\-]{1,80}$"),
+    "openrouter": re.compile(r"^[a-z0-9][a-z0-9._\-]{0,60}/[A-Za-z0-9][A-Za-z0-9._\-]{0,100}(:[a-z0-9\-]{1,20})?$"),
+    "ollama": re.compile(r"^[a-z0-9][a-z0-9._\-]{0,80}(/[a-z0-9][a-z0-9._\-]{0,80})?(:[A-Za-z0-9._\-]{1,60})?$"),
+}
+"""What a model id of each provider looks like: a model that is not in any table but fits is accepted."""
+
+DEFAULT_MAX_OUTPUT = 1_000_000
+"""The largest max_tokens accepted for a model whose limit is unknown."""
+
+
+def facts(provider: str, model: str) -> ModelFacts | None:
+    found = KNOWN_MODELS.get((provider, model))
+    if found is None and provider == "ollama" and ":" in model:
+        found = KNOWN_MODELS.get((provider, model.split(":", 1)[0]))
+    return found
+
+
+def plausible(provider: str, model: str) -> bool:
+    """Known, or shaped like this provider's model ids."""
+    if facts(provider, model) is not None:
+        return True
+    pattern = MODEL_PATTERNS.get(provider)
+    return bool(pattern and pattern.match(model))
+
+
+def max_output(provider: str, model: str) -> int:
+    f = facts(provider, model)
+    if f is None:
+        return DEFAULT_MAX_OUTPUT
+    return f.max_output_tokens or f.context_window or DEFAULT_MAX_OUTPUT
+
+
+def provider_for(model: str, priced: set[tuple[str, str]] = frozenset()) -> str | None:  # type: ignore[assignment]
+    """The provider that serves a bare model name, from the known models and the price table."""
+    for provider, name in [*KNOWN_MODELS, *sorted(priced)]:
+        if name == model:
+            return provider
+    return None
+
+
+def cost_tier(input_per_1m: Decimal | None, output_per_1m: Decimal | None) -> CostTier | None:
+    """Free / low / medium / high from a model's price (USD per 1M tokens, input and output)."""
+    if input_per_1m is None or output_per_1m is None:
+        return None
+    blended = (input_per_1m * 3 + output_per_1m) / 4  # a typical 3:1 prompt-to-answer mix
+    if blended == 0:
+        return "free"
+    if blended < Decimal("1"):
+        return "low"
+    if blended < Decimal("8"):
+        return "medium"
+    return "high"
