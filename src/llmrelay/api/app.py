@@ -1,0 +1,61 @@
+"""`create_app()`: the FastAPI application.
+
+The lifespan starts the Relay (migrating the database, starting the ledger writer) and the key
+cache; on shutdown it closes provider connections and writes out every queued ledger row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from .. import __version__
+from ..config import Settings, load_settings
+from ..relay import Relay
+from . import errors
+from .auth import KeyCache
+from .limits import RateLimits
+from .metrics import observe_attempt
+from .middleware import ServiceMiddleware
+from .routes import agents, catalog, config, health, openai_compat, usage
+
+
+def create_app(settings: Settings | None = None, *, relay: Relay | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    relay = relay or Relay(settings)
+    if relay.ledger is None:
+        raise ValueError("the HTTP service needs a Relay with a ledger")
+    relay.observers.append(observe_attempt)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await relay.start()
+        keys = KeyCache(relay.ledger.sessions, settings.key_refresh)  # type: ignore[union-attr]
+        await keys.start()
+        app.state.keys = keys
+        try:
+            yield
+        finally:
+            await keys.aclose()
+            await relay.aclose()
+
+    app = FastAPI(
+        title="llmrelay", version=__version__, lifespan=lifespan,
+        description="One API over Anthropic, OpenAI, Gemini, OpenRouter and Ollama, with per-agent fallback "
+                    "chains and an exact usage-and-cost ledger.",
+    )
+    app.state.settings = settings
+    app.state.relay = relay
+    app.state.limits = RateLimits(settings)
+    errors.install(app)
+    for module in (health, agents, config, usage, catalog, openai_compat):
+        app.include_router(module.router)
+    app.add_middleware(ServiceMiddleware, max_body=settings.max_body_bytes)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """For `uvicorn --factory llmrelay.api.app:app_factory` (each worker builds its own app)."""
+    return create_app()

@@ -1,0 +1,84 @@
+"""Who is calling: an API key (`Authorization: Bearer …` or `x-api-key: …`) names a user.
+
+The keys live in memory (hash -> principal), reloaded every `refresh` seconds, so a request
+costs no database round trip and a revoked key stops working within `refresh` seconds in every
+worker.  A key not (yet) in memory — made a moment ago in another process — is looked up once;
+unknown keys are remembered as unknown until the next reload, so a stream of bad keys cannot
+hammer the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from starlette.requests import HTTPConnection
+
+from ..db.models import ApiKey, User
+from ..db.users import Principal, active_keys, hash_key
+
+log = logging.getLogger("llmrelay.auth")
+
+
+def presented_key(conn: HTTPConnection) -> str | None:
+    auth = conn.headers.get("authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    key = conn.headers.get("x-api-key")
+    return key.strip() if key and key.strip() else None
+
+
+class KeyCache:
+    def __init__(self, sessions: async_sessionmaker, refresh: float = 2.0) -> None:
+        self._sessions = sessions
+        self.refresh = refresh
+        self._keys: dict[str, Principal] = {}
+        self._unknown: dict[str, float] = {}
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        await self.reload()
+        self._task = asyncio.create_task(self._loop(), name="llmrelay-keys")
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def reload(self) -> None:
+        async with self._sessions() as s:
+            self._keys = await active_keys(s)
+        self._unknown.clear()
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh)
+            try:
+                await self.reload()
+            except Exception as exc:  # keep the keys we have; try again next time
+                log.warning("could not reload API keys: %s", exc)
+
+    async def principal(self, key: str) -> Principal | None:
+        digest = hash_key(key)
+        found = self._keys.get(digest)
+        if found is not None or digest in self._unknown:
+            return found
+        async with self._sessions() as s:
+            row = (await s.execute(select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(
+                ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None), User.disabled.is_(False)))).first()
+        if row is None:
+            if len(self._unknown) > 10_000:
+                self._unknown.clear()
+            self._unknown[digest] = time.monotonic()
+            return None
+        k, u = row
+        found = self._keys[digest] = Principal(u.id, u.name, u.is_admin, str(k.id), u.rpm_limit, u.tpm_limit)
+        return found

@@ -1,0 +1,45 @@
+"""Prometheus metrics: HTTP requests, attempts by provider and outcome, latency, tokens, cost.
+
+With several workers each process writes its own samples to PROMETHEUS_MULTIPROC_DIR (set by
+`llmrelay serve` before the workers start) and /metrics merges them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+
+from ..types import Attempt, RequestContext
+
+HTTP_REQUESTS = Counter("llmrelay_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
+HTTP_LATENCY = Histogram("llmrelay_http_request_duration_seconds", "Time to the end of the response", ["route"],
+                         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
+ATTEMPTS = Counter("llmrelay_attempts_total", "Calls to providers (and skipped links) by outcome",
+                   ["provider", "outcome"])
+ATTEMPT_LATENCY = Histogram("llmrelay_attempt_duration_seconds", "Provider call latency", ["provider"],
+                            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120))
+TOKENS = Counter("llmrelay_tokens_total", "Tokens used", ["provider", "kind"])
+COST = Counter("llmrelay_cost_usd_total", "Cost of priced calls in USD (the ledger has the exact figures)",
+               ["provider"])
+
+
+def observe_attempt(ctx: RequestContext, attempt: Attempt, cost: float | None = None) -> None:
+    """A Relay observer: every attempt becomes samples."""
+    ATTEMPTS.labels(attempt.provider, attempt.status).inc()
+    if attempt.status != "skipped":
+        ATTEMPT_LATENCY.labels(attempt.provider).observe(attempt.latency_ms / 1000)
+    u = attempt.usage
+    if u is not None:
+        if u.input_tokens:
+            TOKENS.labels(attempt.provider, "prompt").inc(u.input_tokens)
+        if u.output_tokens:
+            TOKENS.labels(attempt.provider, "completion").inc(u.output_tokens)
+
+
+def render() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
