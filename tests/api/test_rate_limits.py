@@ -1,0 +1,83 @@
+"""Per-user rate limits: requests and tokens per minute, in memory or shared through Redis."""
+
+import socket
+
+import httpx
+import pytest
+
+from llmrelay.api import create_app
+from llmrelay.db.users import create_key, create_user
+
+ASK = {"agentId": "local-agent", "message": "Hi there"}
+
+
+@pytest.fixture
+def settings_overrides():
+    return {"rate_rpm": 3, "rate_tpm": 0}
+
+
+async def test_requests_over_the_per_minute_limit_get_429_with_retry_after(client, keys):
+    for _ in range(3):
+        assert (await client.post("/api/ai/agents", headers=keys.auth("alice"), json=ASK)).status_code == 200
+    r = await client.post("/api/ai/agents", headers=keys.auth("alice"), json=ASK)
+    assert r.status_code == 429
+    assert r.headers["content-type"] == "application/problem+json"
+    assert 1 <= int(r.headers["retry-after"]) <= 60
+    assert "requests per minute" in r.json()["detail"]
+    # another user has a budget of their own
+    assert (await client.post("/api/ai/agents", headers=keys.auth("bob"), json=ASK)).status_code == 200
+
+
+async def test_a_users_own_limit_overrides_the_default(app, client):
+    async with app.state.relay.ledger.sessions() as s, s.begin():
+        vip = await create_user(s, "vip", rpm_limit=5)
+        key, _ = await create_key(s, vip)
+    codes = [(await client.post("/api/ai/agents", headers={"x-api-key": key}, json=ASK)).status_code
+             for _ in range(6)]
+    assert codes == [200] * 5 + [429]
+
+
+async def test_reads_are_not_rate_limited(client, keys):
+    codes = {(await client.get("/api/ai/agents", headers=keys.auth("alice"))).status_code for _ in range(5)}
+    assert codes == {200}
+
+
+class TestTokensPerMinute:
+    @pytest.fixture
+    def settings_overrides(self):
+        return {"rate_rpm": 0, "rate_tpm": 10}
+
+    async def test_a_user_over_the_token_budget_is_refused_from_the_next_request_on(self, client, keys):
+        first = await client.post("/api/ai/agents", headers=keys.auth("alice"), json=ASK)
+        assert first.status_code == 200 and first.json()["tokensUsed"]["total"] > 10
+        r = await client.post("/api/ai/agents", headers=keys.auth("alice"), json=ASK)
+        assert r.status_code == 429 and "tokens per minute" in r.json()["detail"]
+        assert int(r.headers["retry-after"]) >= 1
+
+
+def _redis_up() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _redis_up(), reason="Redis not reachable at 127.0.0.1:6379 (.ci/run starts it)")
+class TestSharedThroughRedis:
+    @pytest.fixture
+    def settings_overrides(self):
+        return {"rate_rpm": 4, "rate_tpm": 0, "redis_url": "redis://127.0.0.1:6379/0"}
+
+    async def test_two_workers_share_one_budget(self, app, settings, keys):
+        other = create_app(settings)  # a second worker: its own process memory, the same Redis
+        async with other.router.lifespan_context(other):
+            clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url="http://w")
+                       for a in (app, other)]
+            codes = []
+            for i in range(6):
+                r = await clients[i % 2].post("/api/ai/agents", headers=keys.auth("alice"), json=ASK)
+                codes.append(r.status_code)
+            for c in clients:
+                await c.aclose()
+        assert codes == [200, 200, 200, 200, 429, 429]
