@@ -12,6 +12,7 @@ half-open window ``start <= created_at < end`` (UTC):
     avg latency     mean latency_ms of the calls
     p95 latency     nearest rank: the ceil(0.95 n)-th smallest latency_ms of the n calls
                     (PostgreSQL percentile_disc(0.95); SQLite ROW_NUMBER/COUNT windows)
+    p50 latency     likewise, the ceil(0.5 n)-th (`provider_health`, a provider's recent calls)
 
 A rate whose denominator is 0 is None, never 0.  Results are frozen dataclasses whose
 `to_dict()` is the camelCase JSON the HTTP API serves.  Records are keyset-paginated on
@@ -233,9 +234,11 @@ def _aggregates(dialect: str) -> list[ColumnElement[Any]]:
     return aggs
 
 
-def _p95_sqlite(keys: list[tuple[str, ColumnElement[Any]]], conds: list[ColumnElement[bool]]) -> Select:
-    """Nearest-rank p95 per group without loading the rows: rank calls by latency within their
-    group, keep the row whose rank is ceil(0.95 n) = (95 n + 99) / 100 in integer arithmetic."""
+def _nearest_rank_sqlite(keys: list[tuple[str, ColumnElement[Any]]], conds: list[ColumnElement[bool]],
+                         percent: int) -> Select:
+    """Nearest-rank percentile of the calls' latency per group without loading the rows: rank
+    calls by latency within their group, keep the row whose rank is ceil(percent/100 n) =
+    (percent n + 99) / 100 in integer arithmetic."""
     exprs = [e for _, e in keys]
     ranked = select(
         *(e.label(f"k{i}") for i, e in enumerate(exprs)), U.latency_ms,
@@ -243,7 +246,7 @@ def _p95_sqlite(keys: list[tuple[str, ColumnElement[Any]]], conds: list[ColumnEl
         func.count().over(partition_by=exprs or None).label("n"),
     ).where(*conds, U.status.in_(CALL_STATUSES)).subquery()
     return select(*(ranked.c[f"k{i}"] for i in range(len(exprs))), ranked.c.latency_ms).where(
-        ranked.c.rn == (ranked.c.n * 95 + 99) // 100)
+        ranked.c.rn == (ranked.c.n * percent + 99) // 100)
 
 
 def _key_value(value: Any) -> str:  # a PostgreSQL date, or text
@@ -260,7 +263,7 @@ async def _grouped(session: AsyncSession, keys: list[tuple[str, ColumnElement[An
     rows = (await session.execute(stmt)).all()
     p95: dict[tuple[str, ...], int] = {}
     if dialect != "postgresql":
-        for r in (await session.execute(_p95_sqlite(keys, conds))).all():
+        for r in (await session.execute(_nearest_rank_sqlite(keys, conds, 95))).all():
             p95[tuple(_key_value(v) for v in r[:-1])] = r[-1]
     out: dict[tuple[str, ...], UsageStats] = {}
     for r in rows:
@@ -318,15 +321,58 @@ async def unpriced_usage(session: AsyncSession, *, user_id: str | None = None, s
                   key=lambda u: (u.provider, u.model))
 
 
+@dataclass(frozen=True, slots=True)
+class ProviderHealth:
+    """One provider's recent calls: how many, how many answered, and the median latency."""
+
+    provider: str
+    calls: int
+    successes: int
+    p50_latency_ms: int | None
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.successes / self.calls if self.calls else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"calls": self.calls, "successes": self.successes, "successRate": self.success_rate,
+                "p50LatencyMs": self.p50_latency_ms}
+
+
+async def provider_health(session: AsyncSession, start: datetime,
+                          end: datetime | None = None) -> dict[str, ProviderHealth]:
+    """Per provider with calls in ``start <= created_at < end``: calls (skips excluded),
+    successes, and the nearest-rank median latency, the ceil(n/2)-th smallest (PostgreSQL
+    percentile_disc(0.5)).  Meant for a short recent window: it reads only that window's rows,
+    through the created_at index."""
+    dialect = session.bind.dialect.name
+    conds = window_filters(start=start, end=end)
+    is_call = U.status.in_(CALL_STATUSES)
+    cols: list[ColumnElement[Any]] = [U.provider, func.count().label("calls"),
+                                      _count(U.status.in_(("success", "fallback"))).label("successes")]
+    if dialect == "postgresql":
+        cols.append(func.percentile_disc(0.5).within_group(U.latency_ms).label("p50"))
+    rows = (await session.execute(select(*cols).where(*conds, is_call).group_by(U.provider))).all()
+    if dialect == "postgresql":
+        p50 = {r.provider: r.p50 for r in rows}
+    else:
+        ranked = await session.execute(_nearest_rank_sqlite([("provider", U.provider)], conds, 50))
+        p50 = {provider: latency for provider, latency in ranked.all()}
+    return {r.provider: ProviderHealth(r.provider, int(r.calls), int(r.successes), p50.get(r.provider))
+            for r in rows}
+
+
 __all__ = [
     "GROUP_BY",
     "AgentPerformance",
+    "ProviderHealth",
     "Tokens",
     "UnpricedUsage",
     "UsageGroup",
     "UsageReport",
     "UsageStats",
     "agent_performance",
+    "provider_health",
     "unpriced_usage",
     "usage_stats",
     "window_filters",
