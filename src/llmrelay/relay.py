@@ -229,6 +229,11 @@ class Relay:
             result.cost_usd = request_cost(outcome.attempts, self.ledger.recorder.prices)
         return result
 
+    def observer(self, ctx: RequestContext) -> Callable[[Attempt], None] | None:
+        """Every registered observer (ledger, metrics) bound to one request, for a caller that runs
+        `executor` itself (the OpenAI-compatible API resolves its own chains)."""
+        return self._observer(ctx)
+
     def _observer(self, ctx: RequestContext) -> Callable[[Attempt], None] | None:
         if not self.observers:
             return None

@@ -3,7 +3,9 @@
 `/api/*` (and everything else) answers RFC 9457 problem details
 (`application/problem+json`: type, title, status, detail, and `field` naming the offending input);
 `/v1/*` answers OpenAI's `{"error": {message, type, param, code}}`, so that OpenAI SDKs raise
-their own typed errors.  Handlers map llmrelay's exceptions once, here.
+their own typed errors.  Handlers map llmrelay's exceptions once, here; and the OpenAPI document
+says so (`document_errors`): every error response of an /api or /v1 operation is described with
+the shape it really has, in place of FastAPI's default 422 body that these handlers never send.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -30,6 +33,33 @@ _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not 
 _OPENAI_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error",
                  404: "invalid_request_error", 413: "invalid_request_error", 422: "invalid_request_error",
                  429: "rate_limit_error", 502: "api_error", 503: "api_error"}
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details: the body of every error under /api (`application/problem+json`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    field: str | None = Field(None, description="The offending input (a body field or parameter), when one is")
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIErrorResponse(BaseModel):
+    """The body of every error under /v1, as OpenAI's SDKs expect it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: OpenAIErrorDetail
 
 
 class Problem(Exception):
@@ -82,7 +112,60 @@ def _field(loc: tuple) -> str | None:
     return ".".join(parts) or None
 
 
+def _component(schemas: dict[str, Any], model: type[BaseModel]) -> dict[str, str]:
+    js = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in js.pop("$defs", {}).items():
+        schemas.setdefault(name, sub)
+    schemas[model.__name__] = js
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
+    """Describe the error responses of /api and /v1 operations as they are sent: problem+json on
+    /api, OpenAI's error object on /v1; 401 on every one (each needs a key), 400 (invalid JSON) and
+    413 (too large) wherever a body goes."""
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    problem = {PROBLEM: {"schema": _component(schemas, ProblemDetails)}}
+    openai = {"application/json": {"schema": _component(schemas, OpenAIErrorResponse)}}
+    for path, item in doc.get("paths", {}).items():
+        ours = path.startswith(("/api/", "/v1/"))
+        shape = openai if path.startswith("/v1/") else problem
+        for op in item.values():
+            if not isinstance(op, dict) or "responses" not in op:
+                continue
+            responses = op["responses"]
+            if ours:
+                responses.setdefault("401", {"description": "Missing, invalid or revoked API key"})
+                if "requestBody" in op:
+                    responses.setdefault("400", {"description": "The body is not valid JSON (or the request cannot "
+                                                                "be served as asked: the error says why)"})
+                    responses.setdefault("413", {"description": "Request body over LLMRELAY_MAX_BODY_BYTES"})
+            for status, response in responses.items():
+                if not status.startswith(("4", "5")):
+                    continue
+                content = response.get("content")
+                if status == "422" and content and "HTTPValidationError" in orjson.dumps(content).decode():
+                    response["content"] = shape
+                    response["description"] = "A parameter or the body is invalid (the error names which)"
+                elif content is None and ours:
+                    response["content"] = shape
+    used = orjson.dumps(doc["paths"]).decode()
+    for name in ("HTTPValidationError", "ValidationError"):
+        if name in schemas and f"/{name}\"" not in used:
+            del schemas[name]
+    return doc
+
+
 def install(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        fresh = app.openapi_schema is None
+        doc = generate()  # FastAPI caches it in app.openapi_schema: amend it once
+        return document_errors(doc) if fresh else doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
         return error_response(request, exc)

@@ -13,25 +13,34 @@ duplicates.  `aclose()` (graceful shutdown) writes out everything queued.
 
 Spool files: each process writes `<pid>-<n>.part`; when it switches back to the database it
 renames the file to `.jsonl`, and any process may then claim it (an atomic rename to
-`.replay-<pid>`), replay it and delete it.  The `.part` file of a process that died is claimed
-the same way.
+`.replay-<pid>`), replay it (streamed, in batches; stopped at shutdown) and delete it.  A
+`.part` of a dead process is claimed the same way, as is one with our own pid that no live
+recorder holds (an earlier run: a container's server is pid 1 every time).
+
+A value the database will not store must not hold back the rows around it nor the spool
+behind it: names are clipped to their columns; a batch refused for its data is inserted row by
+row, and what is still refused (like a spool line a crash cut short) goes to `rejected.ndjson`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import os
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import String
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..db.engine import sessions
@@ -43,6 +52,12 @@ from .pricing import PriceBook, compute_cost, costs_differ, load_price_book, par
 log = logging.getLogger("llmrelay.ledger")
 LOCAL_USER = "local"
 _MAX_ERROR = 2000
+_WIDTH = {c.name: c.type.length for c in AIModelUsage.__table__.columns
+          if isinstance(c.type, String) and c.type.length}
+_HELD: set[Path] = set()
+"""Spool files a live recorder of this process is writing (`.part`) or replaying (`.replay-<pid>`)."""
+_SEQ = itertools.count(1)
+REJECTED = "rejected.ndjson"
 _DECIMAL_COLUMNS = ("cost_usd", "input_price", "output_price", "cached_input_price", "cache_write_price",
                     "provider_cost_usd")
 
@@ -59,9 +74,9 @@ def build_row(ctx: RequestContext, attempt: Attempt, book: PriceBook) -> dict[st
         status = "fallback"
     message = attempt.error_message
     return {
-        "id": uuid.uuid4(), "request_id": ctx.request_id, "attempt": attempt.position,
-        "user_id": ctx.user_id or LOCAL_USER, "agent_id": ctx.agent_id,
-        "provider": attempt.provider, "model": attempt.model, "status": status,
+        "id": uuid.uuid4(), "request_id": _clip(ctx.request_id, "request_id"), "attempt": attempt.position,
+        "user_id": _clip(ctx.user_id or LOCAL_USER, "user_id"), "agent_id": _clip(ctx.agent_id, "agent_id"),
+        "provider": _clip(attempt.provider, "provider"), "model": _clip(attempt.model, "model"), "status": status,
         "error_kind": attempt.error_kind.value if attempt.error_kind else None,
         "error_message": redact(message)[:_MAX_ERROR] if message else None,
         "prompt_tokens": usage.input_tokens if usage else 0,
@@ -81,6 +96,11 @@ def build_row(ctx: RequestContext, attempt: Attempt, book: PriceBook) -> dict[st
         "latency_ms": attempt.latency_ms,
         "created_at": created,
     }
+
+
+def _clip(value: str, column: str) -> str:
+    """`value` cut to its column's width: a name the database cannot store must not cost the row."""
+    return value[:_WIDTH[column]]
 
 
 def _to_json(row: dict[str, Any]) -> str:
@@ -116,13 +136,14 @@ class Recorder:
         self.db_timeout = db_timeout
         self.prices = PriceBook()
         self.written = self.spooled = self.replayed = 0
+        self.rejected = 0  # rows set aside in rejected.ndjson: the database will not store them
+        self.dropped = 0  # attempts whose row could not even be built (a bug; logged)
         self._queue: deque[tuple[RequestContext, Attempt]] = deque()
         self._sessions = sessions(engine)
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._closing = False
         self._db_down_since: float | None = None
-        self._spool_seq = 0
         self._spool_path: Path | None = None
         self._prices_at = 0.0
         self._lock = asyncio.Lock()
@@ -187,44 +208,94 @@ class Recorder:
                 await self.flush()
                 if time.monotonic() - self._prices_at > self.price_refresh:
                     await self.reload_prices()
+                if self._db_down_since is not None and self._retry_due():
+                    await self._probe()
                 if self._db_down_since is None:
                     await self._replay()
             except Exception:  # the writer must outlive any one bad batch
                 log.exception("ledger writer error")
 
+    def _retry_due(self) -> bool:
+        return self._db_down_since is None or time.monotonic() - self._db_down_since >= self.retry_interval
+
     async def _write_batch(self) -> None:
         n = min(len(self._queue), self.batch_size)
-        batch = [self._queue.popleft() for _ in range(n)]
-        rows = [build_row(ctx, attempt, self.prices) for ctx, attempt in batch]
-        if self._db_down_since is not None and time.monotonic() - self._db_down_since < self.retry_interval:
+        rows = [row for _ in range(n) if (row := self._build(*self._queue.popleft())) is not None]
+        if not rows:
+            return
+        if not self._retry_due():
             self._spool(rows)
             return
-        if await self._insert_rows(rows):
-            if self._db_down_since is not None:
-                log.warning("ledger database is back; replaying the spool")
-                self._db_down_since = None
-                self._close_spool()
-            self.written += len(rows)
+        refused = self.rejected
+        try:
+            inserted = await self._insert_rows(rows)
+        except asyncio.CancelledError:  # the writer is torn down mid-insert: keep the batch
+            self._spool(rows)
+            self._close_spool()
+            raise
+        if inserted:
+            self._database_back()
+            self.written += len(rows) - (self.rejected - refused)
         else:
             self._spool(rows)
 
-    async def _insert_rows(self, rows: list[dict[str, Any]]) -> bool:
+    def _build(self, ctx: RequestContext, attempt: Attempt) -> dict[str, Any] | None:
         try:
-            async with asyncio.timeout(self.db_timeout), self.engine.begin() as conn:
-                await conn.execute(self._insert, rows)
+            return build_row(ctx, attempt, self.prices)
+        except Exception:  # a bug: lose this one row, not the batch around it
+            log.exception("could not build the ledger row of %r", attempt)
+            self.dropped += 1
+            return None
+
+    async def _insert_rows(self, rows: list[dict[str, Any]]) -> bool:
+        """Insert `rows` (idempotently); False when the database is unavailable."""
+        try:
+            await self._execute(rows)
             return True
         except (Exception, TimeoutError) as exc:
-            if self._db_down_since is None:
-                log.warning("ledger database unavailable (%s); spooling to %s", _brief(exc), self.spool_dir)
-            self._db_down_since = time.monotonic()
-            return False
+            if not _refused_data(exc):
+                self._database_down(exc)
+                return False
+        for row in rows:  # the database answers but refuses something in this batch: find it
+            try:
+                await self._execute([row])
+            except (Exception, TimeoutError) as exc:
+                if not _refused_data(exc):
+                    self._database_down(exc)
+                    return False  # the rows inserted so far come back from the spool as no-ops
+                self._reject(_to_json(row), exc)
+        return True
+
+    async def _execute(self, rows: list[dict[str, Any]]) -> None:
+        async with asyncio.timeout(self.db_timeout), self.engine.begin() as conn:
+            await conn.execute(self._insert, rows)
+
+    def _database_down(self, exc: BaseException) -> None:
+        if self._db_down_since is None:
+            log.warning("ledger database unavailable (%s); spooling to %s", _brief(exc), self.spool_dir)
+        self._db_down_since = time.monotonic()
+
+    def _database_back(self) -> None:
+        if self._db_down_since is not None:
+            log.warning("ledger database is back; replaying the spool")
+            self._db_down_since = None
+            self._close_spool()
+
+    async def _probe(self) -> None:
+        """Is the database back, though nothing new came to write?  The probe is a real write (a
+        locked SQLite file still answers SELECT 1): our first spooled row again, a no-op if it
+        went in before."""
+        row = self._first_spooled_row()
+        if row is None or await self._insert_rows([row]):
+            self._database_back()
 
     # -- the spool -----------------------------------------------------------------------------
 
     def _spool(self, rows: list[dict[str, Any]]) -> None:
         if self._spool_path is None:
-            self._spool_seq += 1
-            self._spool_path = self.spool_dir / f"{os.getpid()}-{int(time.time())}-{self._spool_seq}.part"
+            self.spool_dir.mkdir(parents=True, exist_ok=True)
+            self._spool_path = self.spool_dir / f"{os.getpid()}-{int(time.time())}-{next(_SEQ)}.part"
+            _HELD.add(self._spool_path)
         data = "".join(_to_json(r) + "\n" for r in rows).encode()
         with open(self._spool_path, "ab") as f:
             f.write(data)
@@ -233,40 +304,111 @@ class Recorder:
         self.spooled += len(rows)
 
     def _close_spool(self) -> None:
-        if self._spool_path is not None and self._spool_path.exists():
-            self._spool_path.rename(self._spool_path.with_suffix(".jsonl"))
-        self._spool_path = None
+        path, self._spool_path = self._spool_path, None
+        if path is not None:
+            if path.exists():
+                path.rename(path.with_suffix(".jsonl"))
+            _HELD.discard(path)
+
+    def _first_spooled_row(self) -> dict[str, Any] | None:
+        if self._spool_path is None:
+            return None
+        try:
+            with open(self._spool_path, encoding="utf-8") as f:
+                return _from_json(f.readline())
+        except (OSError, ValueError, KeyError):  # gone or unreadable: probe by replaying instead
+            return None
+
+    def _reject(self, line: str, exc: BaseException) -> None:
+        """Set aside what can never be inserted, where a person can look at it."""
+        path = self.spool_dir / REJECTED
+        log.error("ledger row refused (%s); kept in %s", _brief(exc), path)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"reason": _brief(exc), "line": line}) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self.rejected += 1
 
     def _claimable(self) -> list[Path]:
         if not self.spool_dir.is_dir():
             return []
         files = sorted(self.spool_dir.glob("*.jsonl"))
-        for stale in [*self.spool_dir.glob("*.part"), *self.spool_dir.glob("*.replay-*")]:
-            # left by a process that died while writing or replaying it
+        me = os.getpid()
+        for stale in sorted([*self.spool_dir.glob("*.part"), *self.spool_dir.glob("*.replay-*")]):
+            # left by a process that died while writing or replaying it (or by an earlier run
+            # that had our pid: no live recorder here holds it)
             owner = stale.name.split("-", 1)[0] if stale.suffix == ".part" else stale.suffix.rsplit("-", 1)[-1]
             pid = int(owner) if owner.isdigit() else 0
-            if pid != os.getpid() and not _alive(pid):
+            if (pid == me and stale not in _HELD) or (pid != me and not _alive(pid)):
                 files.append(stale)
         return files
 
     async def _replay(self) -> None:
         for path in self._claimable():
+            if self._closing:
+                return
             claimed = path.with_name(f"{path.name.split('.', 1)[0]}.replay-{os.getpid()}")
+            _HELD.add(claimed)
             try:
                 path.rename(claimed)
             except OSError:
+                _HELD.discard(claimed)
                 continue  # another process claimed it first
-            rows = [_from_json(line) for line in claimed.read_text(encoding="utf-8").splitlines() if line.strip()]
-            for i in range(0, len(rows), self.batch_size):
-                if not await self._insert_rows(rows[i:i + self.batch_size]):
-                    claimed.rename(claimed.with_name(claimed.name.split(".", 1)[0] + ".jsonl"))  # for later
-                    return
+            try:
+                done = await self._replay_file(claimed)
+            finally:
+                _HELD.discard(claimed)
+            if not done:  # the database went away again, or we are shutting down: for later
+                claimed.rename(claimed.with_name(claimed.name.split(".", 1)[0] + ".jsonl"))
+                return
             claimed.unlink()
+            log.warning("replayed the ledger rows of %s", path.name)
+
+    async def _replay_file(self, path: Path) -> bool:
+        """Insert every row of a spool file, a batch at a time; False when it must wait."""
+        for rows in self._read_batches(path):
+            if self._closing or not await self._insert_rows(rows):
+                return False
             self.replayed += len(rows)
-            log.warning("replayed %d ledger rows from %s", len(rows), path.name)
+        return True
+
+    def _read_batches(self, path: Path) -> Iterator[list[dict[str, Any]]]:
+        batch: list[dict[str, Any]] = []
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                try:
+                    batch.append(_from_json(line))
+                except (ValueError, KeyError, TypeError, ArithmeticError) as exc:  # a write a crash cut short
+                    self._reject(line.rstrip("\n"), exc)
+                if len(batch) >= self.batch_size:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
 
     def spool_files(self) -> list[Path]:
         return sorted(p for p in self.spool_dir.iterdir() if p.is_file()) if self.spool_dir.is_dir() else []
+
+
+def _refused_data(exc: BaseException) -> bool:
+    """Whether the database (or its driver) refused the values, rather than could not be reached:
+    a value SQLAlchemy could not bind, a driver's DataError (asyncpg: out of range for the column
+    type), an overflow, or SQLSTATE class 22 (data) or 23 (integrity).  Not any ValueError:
+    aiosqlite reports a closed connection as one."""
+    if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
+        return True
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, (DataError, IntegrityError, OverflowError)) or type(seen).__name__ == "DataError":
+            return True
+        if str(getattr(seen, "sqlstate", None) or "")[:2] in ("22", "23"):
+            return True
+        seen = getattr(seen, "orig", None) if isinstance(seen, DBAPIError) else seen.__cause__
+    return False
 
 
 def _alive(pid: int) -> bool:

@@ -49,6 +49,8 @@ from .policy import Policy
 
 log = logging.getLogger("llmrelay.routing")
 Observer = Callable[[Attempt], None]
+OnCommit = Callable[[Link], None]
+"""Told the link whose text is about to reach the caller first: no other link will serve the stream."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +99,11 @@ class _Live:
 class _Run:
     """The bookkeeping of one request: its attempts and its deadline."""
 
-    def __init__(self, deadline: float, observer: Observer | None) -> None:
+    def __init__(self, deadline: float, observer: Observer | None, on_commit: OnCommit | None = None) -> None:
         self.deadline = deadline
         self.attempts: list[Attempt] = []
         self._observer = observer
+        self.on_commit = on_commit
 
     def record(self, link: Link, index: int, status: AttemptStatus, *, t0: float | None = None,
                started: float | None = None, live: _Live | None = None, kind: ErrorKind | None = None,
@@ -148,10 +151,11 @@ class FallbackExecutor:
             raise outcome.error
         return outcome
 
-    def stream(self, links: Sequence[Link], request: ChatRequest,
-               observer: Observer | None = None) -> AsyncIterator[ExecEvent]:
-        """Run the chain streaming: `TextDelta`s and `AttemptEvent`s, then one `Outcome`."""
-        return self._execute(links, dataclasses.replace(request, stream=True), observer)
+    def stream(self, links: Sequence[Link], request: ChatRequest, observer: Observer | None = None, *,
+               on_commit: OnCommit | None = None) -> AsyncIterator[ExecEvent]:
+        """Run the chain streaming: `TextDelta`s and `AttemptEvent`s, then one `Outcome`.
+        `on_commit` learns which link serves, just before its first text is yielded."""
+        return self._execute(links, dataclasses.replace(request, stream=True), observer, on_commit)
 
     # -- the walk ---------------------------------------------------------------------------------
 
@@ -162,10 +166,10 @@ class FallbackExecutor:
             return f"unknown provider {link.provider!r}"
         return self.breaker.acquire(link.provider, link.model)
 
-    async def _execute(self, links: Sequence[Link], request: ChatRequest,
-                       observer: Observer | None) -> AsyncIterator[ExecEvent]:
+    async def _execute(self, links: Sequence[Link], request: ChatRequest, observer: Observer | None,
+                       on_commit: OnCommit | None = None) -> AsyncIterator[ExecEvent]:
         loop = asyncio.get_running_loop()
-        run = _Run(loop.time() + self.policy.deadline, observer)
+        run = _Run(loop.time() + self.policy.deadline, observer, on_commit)
         fatal: ProviderError | None = None
         for index, link in enumerate(links):
             if fatal is not None:
@@ -268,7 +272,10 @@ class FallbackExecutor:
                     if isinstance(event, TextDelta):
                         if event.text:
                             live.parts.append(event.text)
-                            live.committed = True
+                            if not live.committed:
+                                live.committed = True
+                                if run.on_commit is not None:
+                                    run.on_commit(link)
                             yield event
                     elif isinstance(event, UsageReport):
                         live.take_usage(event)
