@@ -22,10 +22,11 @@ $(DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $@ $(RUN)
 
-## serve: until the HTTP server lands: migrate the ledger, show which providers are usable
+## serve: the HTTP service on http://127.0.0.1:8000 (migrates the ledger; the first start prints
+## the admin API key once).  Flags: make serve SERVE_FLAGS="--host 0.0.0.0 --port 9000 --workers 4"
+SERVE_FLAGS ?=
 serve: $(RUN)
-	$(BIN)/llmrelay db upgrade
-	$(BIN)/llmrelay providers
+	$(BIN)/llmrelay serve $(SERVE_FLAGS)
 
 ## test: lint, then the whole test suite
 test: $(DEV)

@@ -85,3 +85,17 @@ def test_env_example_copied_as_dotenv_loads_and_documents_every_setting(tmp_path
     documented = {line.split("=", 1)[0] for line in example.read_text().splitlines()
                   if line and not line.startswith("#")}
     assert documented >= KNOWN_VARS
+
+
+def test_plain_environment_names_are_not_read(monkeypatch):
+    monkeypatch.delenv("LLMRELAY_HOME")
+    monkeypatch.setenv("HOME", "/tmp/somewhere-else")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://other/db")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    s = load_settings(env_file=None)
+    assert str(s.home).endswith(".llmrelay") and s.database_url is None and s.log_level == "warning"
+
+
+def test_overrides_by_field_name_still_work():
+    s = load_settings(env_file=None, max_retries=5, database_url="sqlite:///x.db")
+    assert s.max_retries == 5 and s.database_url == "sqlite+aiosqlite:///x.db"

@@ -56,7 +56,9 @@ class Settings(BaseSettings):
     """Everything llmrelay reads from its environment.  `.env.example` documents each one."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True,
+        # populate_by_name stays off: it would also read plain HOME, DATABASE_URL, LOG_LEVEL … from the
+        # environment.  Code passes overrides by field name through `load_settings`, which maps them.
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=False,
         case_sensitive=False, hide_input_in_errors=True,
     )
 
@@ -220,8 +222,9 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> 
         close = difflib.get_close_matches(name, sorted(KNOWN_VARS | _extra_known), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise ConfigError(f"{name}: unknown setting{hint}")
+    by_alias = {_FIELD_VARS.get(k, k): v for k, v in overrides.items()}
     try:
-        settings = Settings(_env_file=env_path, **overrides)  # type: ignore[call-arg]
+        settings = Settings(_env_file=env_path, **by_alias)  # type: ignore[call-arg]
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
     for p in settings.providers():
