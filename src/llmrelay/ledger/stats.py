@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, case, cast, func, literal, select, text, type_coerce
+from sqlalchemy import Select, case, cast, func, literal, literal_column, select, text, type_coerce
 from sqlalchemy import types as sqltypes
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -198,7 +198,7 @@ def _keys(group_by: str | None, dialect: str) -> list[tuple[str, ColumnElement[A
         return []
     if group_by == "day":  # the UTC date, whatever the session's time zone
         # PostgreSQL: the day number since the epoch (timezone('UTC', …)::date costs ten times more per row)
-        day = (cast(func.floor(func.date_part("epoch", U.created_at) / 86400), sqltypes.Integer)
+        day = (cast(func.floor(func.date_part("epoch", U.created_at) / literal_column("86400")), sqltypes.Integer)
                if dialect == "postgresql" else type_coerce(func.date(U.created_at), sqltypes.String))
         return [("day", day)]
     keys = {"provider": [("provider", U.provider)], "agent": [("agentId", U.agent_id)],
@@ -223,7 +223,7 @@ def _histogram(exprs: list[ColumnElement[Any]], conds: list[ColumnElement[bool]]
     is_call = U.status.in_(CALL_STATUSES)
 
     def n(cond: ColumnElement[bool]) -> ColumnElement[int]:
-        return func.sum(case((cond, 1), else_=0))
+        return func.count().filter(cond)
 
     return select(
         *(e.label(f"k{i}") for i, e in enumerate(exprs)), U.latency_ms.label("latency"),
