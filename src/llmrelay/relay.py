@@ -15,9 +15,10 @@ every attempt (that is how the ledger hears of them).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -277,8 +278,14 @@ class Relay:
         return True, round((time.monotonic() - t0) * 1000), resp.model
 
 
+_ID_PREFIX = f"{int(time.time()):08x}{os.urandom(4).hex()}"
+_ids = itertools.count(1)
+
+
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    """Unique across processes and restarts (start time and 32 random bits, then a counter),
+    increasing within a process (ledger index inserts stay local), and far cheaper than uuid4."""
+    return f"{_ID_PREFIX}{next(_ids):012x}"
 
 
 def _conversation(system_prompt: str, history: Sequence[Message | dict]) -> tuple[str, list[Message]]:

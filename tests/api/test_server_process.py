@@ -128,6 +128,15 @@ def ask(server: Server, key: str, message: str = "Hello", request_id: str | None
                         json={"agentId": "general-agent", "message": message})
 
 
+def all_rows(home: Path) -> list[dict]:
+    db = sqlite3.connect(home / "llmrelay.db")
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM ai_model_usage ORDER BY created_at, attempt")]
+    finally:
+        db.close()
+
+
 def ledger_rows(home: Path, request_id: str) -> list[dict]:
     with sqlite3.connect(home / "llmrelay.db") as db:
         db.row_factory = sqlite3.Row
@@ -152,18 +161,20 @@ def test_first_start_prints_the_admin_key_once_and_stores_only_its_hash_then_key
 
     r = ask(server, admin_key, "Hello from the first start", request_id="first-start-1")
     assert r.status_code == 200, r.text
-    assert r.json()["requestId"] == "first-start-1"
+    rid = r.json()["requestId"]  # llmrelay's own (unique) id; the client's is logged beside it
+    assert rid == r.headers["x-request-id"] and rid != "first-start-1"
     assert server.stop() == 0
 
     home = tmp_path / "home"
     stored = b"".join(p.read_bytes() for p in home.rglob("*") if p.is_file())
     assert hash_key(admin_key).encode() in stored  # we are looking in the right place…
     assert admin_key.encode() not in stored  # …and the key itself is not there
-    assert ledger_rows(home, "first-start-1")[0]["status"] == "success"
+    assert ledger_rows(home, rid)[0]["status"] == "success"
 
     # the access log: one JSON line per request, with its id, never a key
     log = server.stderr
-    assert '"request_id":"first-start-1"' in log and '"path":"/api/ai/agents"' in log
+    assert f'"request_id":"{rid}"' in log and '"path":"/api/ai/agents"' in log
+    assert '"client_request_id":"first-start-1"' in log
     assert admin_key not in log and (server.stdout + log).count(admin_key) == 1
 
     again = start()  # a restart: no new admin, the old key still works
@@ -224,6 +235,7 @@ def test_a_client_that_disconnects_mid_stream_cancels_the_upstream_call_and_its_
             "POST", "/api/ai/agents", headers={"authorization": f"Bearer {admin_key}", "x-request-id": "walked-away"},
             json={"agentId": "general-agent", "message": message, "stream": True}) as r:
         assert r.status_code == 200
+        walked_away = r.headers["x-request-id"]
         for line in r.iter_lines():
             if line.startswith("event: "):
                 seen.append(line.removeprefix("event: "))
@@ -235,7 +247,7 @@ def test_a_client_that_disconnects_mid_stream_cancels_the_upstream_call_and_its_
     assert [len(f.requests) for f in fakes.fakes.values()] == [1, 0, 0, 0, 0]  # and nothing else was tried
     assert server.stop() == 0
 
-    rows = ledger_rows(tmp_path / "home", "walked-away")
+    rows = ledger_rows(tmp_path / "home", walked_away)
     assert len(rows) == 1, rows
     row = rows[0]
     assert row["provider"] == "anthropic" and row["status"] == "failed"
@@ -291,8 +303,8 @@ def test_sigterm_lets_in_flight_requests_finish_within_the_grace_period_and_canc
     cut = answers["cut-off"]
     assert not (isinstance(cut, httpx.Response) and cut.status_code == 200)
     home = tmp_path / "home"
-    assert [r["status"] for r in ledger_rows(home, "finishes")] == ["success"]
-    cancelled = ledger_rows(home, "cut-off")
+    assert [r["status"] for r in ledger_rows(home, done.headers["x-request-id"])] == ["success"]
+    cancelled = [r for r in all_rows(home) if r["agent_id"] == "code-review-agent"]
     assert [(r["provider"], r["status"]) for r in cancelled] == [("openai", "failed")]
     assert cancelled[0]["error_message"].startswith("cancelled")
 

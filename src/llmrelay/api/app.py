@@ -22,6 +22,22 @@ from .middleware import ServiceMiddleware
 from .routes import agents, catalog, config, health, openai_compat, usage
 
 
+class RelayApp(FastAPI):
+    """FastAPI with a front door: every request passes `ServiceMiddleware` first, which serves the
+    fast-lane route itself and hands everything else to FastAPI's own stack."""
+
+    front: ServiceMiddleware | None = None
+
+    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        if self.front is None or scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+        else:
+            await self.front(scope, receive, send)
+
+    async def _fastapi(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, *, relay: Relay | None = None) -> FastAPI:
     settings = settings or load_settings()
     relay = relay or Relay(settings)
@@ -41,7 +57,7 @@ def create_app(settings: Settings | None = None, *, relay: Relay | None = None) 
             await keys.aclose()
             await relay.aclose()
 
-    app = FastAPI(
+    app = RelayApp(
         title="llmrelay", version=__version__, lifespan=lifespan,
         description="One API over Anthropic, OpenAI, Gemini, OpenRouter and Ollama, with per-agent fallback "
                     "chains and an exact usage-and-cost ledger.",
@@ -52,7 +68,8 @@ def create_app(settings: Settings | None = None, *, relay: Relay | None = None) 
     errors.install(app)
     for module in (health, agents, config, usage, catalog, openai_compat):
         app.include_router(module.router)
-    app.add_middleware(ServiceMiddleware, max_body=settings.max_body_bytes)
+    app.front = ServiceMiddleware(app._fastapi, max_body=settings.max_body_bytes, owner=app,
+                                  fast={("POST", "/v1/chat/completions"): openai_compat.chat_completions})
     return app
 
 

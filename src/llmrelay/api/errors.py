@@ -107,6 +107,13 @@ def as_problem(exc: Exception) -> Problem:
     return Problem(500, "internal error (logged)")
 
 
+def render(request: Request, exc: Exception) -> Response:
+    """The response for an exception a route raised (what the handlers below answer)."""
+    if not isinstance(exc, Problem | LLMRelayError):
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(request, as_problem(exc))
+
+
 def _field(loc: tuple) -> str | None:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or None

@@ -7,6 +7,7 @@ With several workers each process writes its own samples to PROMETHEUS_MULTIPROC
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
@@ -24,17 +25,35 @@ COST = Counter("llmrelay_cost_usd_total", "Cost of priced calls in USD (the ledg
                ["provider"])
 
 
-def observe_attempt(ctx: RequestContext, attempt: Attempt, cost: float | None = None) -> None:
+_children: dict[tuple, Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    """`metric.labels(*labels)`, remembered: the lookup takes a lock and hashes every time."""
+    key = (id(metric), *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
+def observe_http(method: str, route: str, status: int, seconds: float) -> None:
+    _child(HTTP_REQUESTS, method, route, str(status)).inc()
+    _child(HTTP_LATENCY, route).observe(seconds)
+
+
+def observe_attempt(ctx: RequestContext, attempt: Attempt) -> None:
     """A Relay observer: every attempt becomes samples."""
-    ATTEMPTS.labels(attempt.provider, attempt.status).inc()
+    provider = attempt.provider
+    _child(ATTEMPTS, provider, attempt.status).inc()
     if attempt.status != "skipped":
-        ATTEMPT_LATENCY.labels(attempt.provider).observe(attempt.latency_ms / 1000)
+        _child(ATTEMPT_LATENCY, provider).observe(attempt.latency_ms / 1000)
     u = attempt.usage
     if u is not None:
         if u.input_tokens:
-            TOKENS.labels(attempt.provider, "prompt").inc(u.input_tokens)
+            _child(TOKENS, provider, "prompt").inc(u.input_tokens)
         if u.output_tokens:
-            TOKENS.labels(attempt.provider, "completion").inc(u.output_tokens)
+            _child(TOKENS, provider, "completion").inc(u.output_tokens)
 
 
 def render() -> tuple[bytes, str]:

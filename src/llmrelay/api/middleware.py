@@ -1,16 +1,28 @@
 """Plain ASGI middleware (no per-request task or body copy): request ids, one structured log
-line per request, the body size limit, and the HTTP metrics."""
+line per request, the body size limit, the HTTP metrics — and the fast lane.
+
+The fast lane: the route the traffic hits (`POST /v1/chat/completions`) is called from here
+directly, with a plain Starlette `Request`, skipping FastAPI's router, its middleware stack and
+dependency solving (together they cost more CPU than the route itself; see bench/README.md).  The
+route is the same function FastAPI documents and would call; errors are rendered by the same
+`errors` module, so nothing but the speed differs.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .metrics import HTTP_LATENCY, HTTP_REQUESTS
+from ..relay import new_request_id
+from . import errors
+from .metrics import observe_http
 
 access_log = logging.getLogger("llmrelay.access")
 
@@ -29,10 +41,16 @@ def _problem_413(limit: int, path: str) -> bytes:
     return orjson.dumps(body)
 
 
+FastHandler = Callable[[Request], Awaitable[Response]]
+
+
 class ServiceMiddleware:
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, max_body: int, owner: Any = None,
+                 fast: dict[tuple[str, str], FastHandler] | None = None) -> None:
         self.app = app
         self.max_body = max_body
+        self.owner = owner  # the FastAPI application, as `request.app` in a fast-lane route
+        self.fast = fast or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -40,8 +58,12 @@ class ServiceMiddleware:
             return
         t0 = time.perf_counter()
         headers = dict(scope["headers"])
-        rid = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = rid
+        rid = new_request_id()
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        client_rid = headers.get(b"x-request-id")
+        if client_rid:
+            state["client_request_id"] = client_rid.decode("latin-1")[:100]
         status = 500
         length = headers.get(b"content-length")
         path = scope["path"]
@@ -70,12 +92,27 @@ class ServiceMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, send_with_id)
+            handler = self.fast.get((scope["method"], path))
+            if handler is not None and self.owner is not None:
+                await self._fast(handler, scope, limited_receive, send_with_id)
+            else:
+                await self.app(scope, limited_receive, send_with_id)
         except _TooLarge:
             status = 413
             await self._send_413(send, path)
         finally:
             self._finish(scope, rid, status, t0)
+
+    async def _fast(self, handler: FastHandler, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self.owner
+        request = Request(scope, receive)
+        try:
+            response = await handler(request)
+        except _TooLarge:
+            raise
+        except Exception as exc:
+            response = errors.render(request, exc)
+        await response(scope, receive, send)
 
     async def _send_413(self, send: Send, path: str) -> None:
         body = _problem_413(self.max_body, path)
@@ -88,11 +125,13 @@ class ServiceMiddleware:
     def _finish(self, scope: Scope, rid: str, status: int, t0: float) -> None:
         elapsed = time.perf_counter() - t0
         route = scope.get("route")
-        name = getattr(route, "path", None) or "unmatched"
-        HTTP_REQUESTS.labels(scope["method"], name, str(status)).inc()
-        HTTP_LATENCY.labels(name).observe(elapsed)
+        name = getattr(route, "path", None) or (scope["path"] if (scope["method"], scope["path"]) in self.fast
+                                                else "unmatched")
+        observe_http(scope["method"], name, status, elapsed)
         if access_log.isEnabledFor(logging.INFO):
             state = scope.get("state", {})
-            access_log.info(orjson.dumps({"request_id": rid, "method": scope["method"], "path": scope["path"],
-                                          "status": status, "ms": round(elapsed * 1000, 2),
-                                          "user": state.get("user_id")}).decode())
+            line = {"request_id": rid, "method": scope["method"], "path": scope["path"], "status": status,
+                    "ms": round(elapsed * 1000, 2), "user": state.get("user_id")}
+            if "client_request_id" in state:
+                line["client_request_id"] = state["client_request_id"]
+            access_log.info(orjson.dumps(line).decode())

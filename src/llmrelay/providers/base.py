@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 import aiohttp
+import orjson
 from pydantic import SecretStr
 
 from ..redaction import redact
@@ -150,7 +151,11 @@ class HTTPProvider(Provider):
         """Send a request and yield the response once its status is known to be 2xx."""
         url = self.base_url + path
         try:
-            resp = await self.session.request(method, url, json=body, headers=self.headers(),
+            headers = self.headers()
+            if body is not None:
+                headers["content-type"] = "application/json"
+            resp = await self.session.request(method, url, data=None if body is None else orjson.dumps(body),
+                                              headers=headers,
                                               params=params)
         except aiohttp.ClientError as exc:
             raise self.transport_error(exc, model) from None
@@ -219,8 +224,10 @@ class HTTPProvider(Provider):
     def parse_json(self, raw: bytes | str, model: str, what: str = "reply") -> Any:
         """JSON, or a `server_error` quoting the start of what came instead."""
         try:
+            if self.json_parse_float is None:
+                return orjson.loads(raw)
             return json.loads(raw, parse_float=self.json_parse_float)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, orjson.JSONDecodeError):
             raise self.error(ErrorKind.SERVER_ERROR, f"{what} is not JSON: {excerpt(raw)!r}",
                              model) from None
 

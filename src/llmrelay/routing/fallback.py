@@ -191,10 +191,17 @@ class FallbackExecutor:
                 live = _Live()
                 t0, started = time.monotonic(), time.time()
                 try:
-                    attempt = self._attempt(link, dataclasses.replace(request, model=link.model), live, run, last)
-                    async with aclosing(attempt):  # a caller that stops listening closes the call at once
-                        async for event in attempt:
-                            yield event
+                    call = dataclasses.replace(request, model=link.model)
+                    if call.stream:
+                        attempt = self._stream_attempt(link, call, live, run)
+                        async with aclosing(attempt):  # a caller that stops listening closes the call at once
+                            async for event in attempt:
+                                yield event
+                    else:  # a plain coroutine: no generator machinery on the busiest path
+                        await self._call(link, call, live, run)
+                    if live.finish == "content_filter" and not live.committed and not last:
+                        raise ProviderError(ErrorKind.CONTENT_FILTERED, "the provider filtered or refused the answer",
+                                            provider=link.provider, model=link.model)
                 except Exception as exc:
                     err = exc if isinstance(exc, ProviderError) else _unexpected(link, exc)
                     self._breaker_after(link, err)
@@ -243,51 +250,49 @@ class FallbackExecutor:
             return None  # the circuit opened meanwhile: stop hammering this link
         return wait
 
-    async def _attempt(self, link: Link, request: ChatRequest, live: _Live, run: _Run,
-                       last: bool) -> AsyncIterator[TextDelta]:
-        """One call of one link.  Yields text once committed; raises `ProviderError`."""
-        provider = self.providers[link.provider]
+    async def _call(self, link: Link, request: ChatRequest, live: _Live, run: _Run) -> None:
+        """One non-streaming call of one link; raises `ProviderError`."""
+        first_deadline = min(asyncio.get_running_loop().time() + self.policy.first_token_timeout, run.deadline)
+        try:
+            async with asyncio.timeout_at(first_deadline):
+                resp = await self.providers[link.provider].complete(request)
+        except TimeoutError:
+            raise self._timed_out(link, first_deadline, run, "no reply") from None
+        live.parts, live.usage, live.finish = [resp.text], resp.usage, resp.finish_reason
+        live.model, live.raw_id, live.cost = resp.model, resp.raw_id, resp.provider_cost_usd
+
+    async def _stream_attempt(self, link: Link, request: ChatRequest, live: _Live,
+                              run: _Run) -> AsyncIterator[TextDelta]:
+        """One streaming call of one link.  Yields text once committed; raises `ProviderError`."""
         loop = asyncio.get_running_loop()
         first_deadline = min(loop.time() + self.policy.first_token_timeout, run.deadline)
-        if not request.stream:
-            try:
-                async with asyncio.timeout_at(first_deadline):
-                    resp = await provider.complete(request)
-            except TimeoutError:
-                raise self._timed_out(link, first_deadline, run, "no reply") from None
-            live.parts, live.usage, live.finish = [resp.text], resp.usage, resp.finish_reason
-            live.model, live.raw_id, live.cost = resp.model, resp.raw_id, resp.provider_cost_usd
-        else:
-            events = provider.stream(request)
-            try:
-                while True:
-                    limit = run.deadline if live.committed else first_deadline
-                    try:
-                        async with asyncio.timeout_at(limit):
-                            event = await anext(events)
-                    except StopAsyncIteration:
-                        break
-                    except TimeoutError:
-                        raise self._timed_out(link, limit, run, "no first token") from None
-                    if isinstance(event, TextDelta):
-                        if event.text:
-                            live.parts.append(event.text)
-                            if not live.committed:
-                                live.committed = True
-                                if run.on_commit is not None:
-                                    run.on_commit(link)
-                            yield event
-                    elif isinstance(event, UsageReport):
-                        live.take_usage(event)
-                    elif isinstance(event, Finished):
-                        live.finish = event.finish_reason
-            finally:
-                await events.aclose()
-            if live.finish is None:
-                raise ProviderError(ErrorKind.SERVER_ERROR, "stream ended without a finish",
-                                    provider=link.provider, model=link.model)
-        if live.finish == "content_filter" and not live.committed and not last:
-            raise ProviderError(ErrorKind.CONTENT_FILTERED, "the provider filtered or refused the answer",
+        events = self.providers[link.provider].stream(request)
+        try:
+            while True:
+                limit = run.deadline if live.committed else first_deadline
+                try:
+                    async with asyncio.timeout_at(limit):
+                        event = await anext(events)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise self._timed_out(link, limit, run, "no first token") from None
+                if isinstance(event, TextDelta):
+                    if event.text:
+                        live.parts.append(event.text)
+                        if not live.committed:
+                            live.committed = True
+                            if run.on_commit is not None:
+                                run.on_commit(link)
+                        yield event
+                elif isinstance(event, UsageReport):
+                    live.take_usage(event)
+                elif isinstance(event, Finished):
+                    live.finish = event.finish_reason
+        finally:
+            await events.aclose()
+        if live.finish is None:
+            raise ProviderError(ErrorKind.SERVER_ERROR, "stream ended without a finish",
                                 provider=link.provider, model=link.model)
 
     def _timed_out(self, link: Link, limit: float, run: _Run, what: str) -> ProviderError:
