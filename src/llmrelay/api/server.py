@@ -180,7 +180,10 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, work
 def _run_uvicorn(uvicorn: Any, settings: Settings, sock: socket.socket, workers: int) -> None:
     """One worker: uvicorn in this process.  Several: uvicorn's supervisor, which spawns them, passes
     them the socket, forwards SIGTERM/SIGINT and waits for each to shut down gracefully."""
+    # proxy_headers off: llmrelay does not trust X-Forwarded-For by default, and the middleware costs
+    # a little on every request
     common = dict(loop="uvloop", http="httptools", lifespan="on", access_log=False, server_header=False,
+                  proxy_headers=False,
                   log_config=logging_config(settings.log_level), log_level=settings.log_level,
                   timeout_graceful_shutdown=settings.shutdown_grace)
     if workers > 1:

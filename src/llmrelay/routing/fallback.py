@@ -191,7 +191,7 @@ class FallbackExecutor:
                 live = _Live()
                 t0, started = time.monotonic(), time.time()
                 try:
-                    call = dataclasses.replace(request, model=link.model)
+                    call = request if request.model == link.model else dataclasses.replace(request, model=link.model)
                     if call.stream:
                         attempt = self._stream_attempt(link, call, live, run)
                         async with aclosing(attempt):  # a caller that stops listening closes the call at once
