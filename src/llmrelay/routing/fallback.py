@@ -142,7 +142,8 @@ class FallbackExecutor:
                        observer: Observer | None = None) -> Outcome:
         """Run the chain without streaming; raises `AllLinksFailed` when nothing answered."""
         outcome = None
-        async with aclosing(self._execute(links, dataclasses.replace(request, stream=False), observer)) as events:
+        request = request if not request.stream else dataclasses.replace(request, stream=False)
+        async with aclosing(self._execute(links, request, observer)) as events:
             async for event in events:
                 if isinstance(event, Outcome):
                     outcome = event

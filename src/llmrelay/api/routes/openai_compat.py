@@ -203,7 +203,7 @@ async def chat_completions(request: Request) -> Response:
     await relay.start()  # a no-op once the app's lifespan has started it
     target = await resolver(state).resolve(body.model, body.models or (), user.user_id)
     chat = _chat_request(body, target, relay.settings.default_max_tokens)
-    ctx = RequestContext(request.state.request_id, target.agent_id, user.user_id)
+    ctx = RequestContext(request.scope["state"]["request_id"], target.agent_id, user.user_id)
     if body.stream:
         return await _stream(request, relay, user, body, target, chat, ctx)
     limits = state.limits
