@@ -125,3 +125,15 @@ def test_an_ambiguous_prefix_revokes_nothing(llmrelay):
     assert len(in_ledger(active_keys)) == 2
     assert llmrelay("keys", "revoke", "lr_abcdef02")[0] == 0
     assert set(in_ledger(active_keys)) == {hash_key("01")}
+
+
+async def test_keys_remember_when_they_were_last_used(app, client, keys):
+    from sqlalchemy import select
+
+    from llmrelay.db.models import ApiKey
+
+    assert (await client.get("/api/ai/agents", headers=keys.auth("alice"))).status_code == 200
+    await app.state.keys.aclose()  # written with the next reload, or at shutdown at the latest
+    async with app.state.relay.ledger.sessions() as s:
+        used = [k.last_used_at for k in (await s.execute(select(ApiKey))).scalars()]
+    assert sum(u is not None for u in used) == 1

@@ -4,7 +4,8 @@ The keys live in memory (hash -> principal), reloaded every `refresh` seconds, s
 costs no database round trip and a revoked key stops working within `refresh` seconds in every
 worker.  A key not (yet) in memory — made a moment ago in another process — is looked up once;
 unknown keys are remembered as unknown until the next reload, so a stream of bad keys cannot
-hammer the database.
+hammer the database.  When a key was last used is noted in memory too and written with a reload
+(at most once a minute per key), never on the request path.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
+from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from starlette.requests import HTTPConnection
 
@@ -40,6 +43,8 @@ class KeyCache:
         self.refresh = refresh
         self._keys: dict[str, Principal] = {}
         self._unknown: dict[str, float] = {}
+        self._used: dict[str, float] = {}  # key id -> when it was last used (not yet written)
+        self._written: dict[str, float] = {}  # key id -> when its last use was last written
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -52,6 +57,24 @@ class KeyCache:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        with contextlib.suppress(Exception):  # best effort: a missed "last used" costs nothing
+            await self._write_last_used(force=True)
+
+    def used(self, principal: Principal) -> None:
+        self._used[principal.key_id] = time.time()
+
+    async def _write_last_used(self, force: bool = False) -> None:
+        now = time.time()
+        due = {k: t for k, t in self._used.items() if force or now - self._written.get(k, 0) >= 60}
+        if not due:
+            return
+        async with self._sessions() as s, s.begin():
+            for key_id, when in due.items():
+                await s.execute(update(ApiKey).where(ApiKey.id == uuid.UUID(key_id))
+                                .values(last_used_at=datetime.fromtimestamp(when, UTC)))
+        for key_id in due:
+            self._used.pop(key_id, None)
+            self._written[key_id] = now
 
     async def reload(self) -> None:
         async with self._sessions() as s:
@@ -63,6 +86,7 @@ class KeyCache:
             await asyncio.sleep(self.refresh)
             try:
                 await self.reload()
+                await self._write_last_used()
             except Exception as exc:  # keep the keys we have; try again next time
                 log.warning("could not reload API keys: %s", exc)
 

@@ -21,6 +21,7 @@ async def current_user(request: Request) -> Principal:
     principal = await request.app.state.keys.principal(key)
     if principal is None:
         raise Problem(401, "invalid or revoked API key", code="invalid_api_key", headers={"www-authenticate": "Bearer"})
+    request.app.state.keys.used(principal)
     request.scope["state"]["user_id"] = principal.user_id  # (the State wrapper costs more than the call)
     return principal
 
