@@ -18,6 +18,7 @@ A `ProviderError.kind` decides what the fallback executor does next (see `ErrorK
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Literal
 
@@ -115,6 +116,18 @@ class Finished:
 
 
 StreamEvent = TextDelta | UsageReport | Finished
+
+
+def decimal_or_none(value: object) -> Decimal | None:
+    """An exact decimal from a provider's number or text ("0.00014", "1.4e-05"); None when absent,
+    not a number, or not finite."""
+    if value is None:
+        return None
+    try:
+        d = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return d if d.is_finite() else None
 
 
 # -- errors --------------------------------------------------------------------------------

@@ -21,14 +21,14 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import AIProviderCost
 from ..db.types import quantize, utcnow
-from ..types import Attempt, Usage
+from ..types import Attempt, Usage, decimal_or_none
 
 WILDCARD = "*"
 _THOUSAND = Decimal(1000)
@@ -111,15 +111,8 @@ def costs_differ(ours: Decimal | None, theirs: Decimal | None) -> bool:
     return abs(ours - theirs) > tolerance
 
 
-def parse_usd(value: object) -> Decimal | None:
-    """A decimal amount from a provider's text ("0.00014", "1.4e-05"); None when absent or bad."""
-    if value is None:
-        return None
-    try:
-        d = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return None
-    return d if d.is_finite() else None
+parse_usd = decimal_or_none
+"""A decimal amount from a provider's text ("0.00014", "1.4e-05"); None when absent or bad."""
 
 
 class PriceBook:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
-from ..types import ErrorKind, Usage
+from ..types import ErrorKind, Usage, decimal_or_none
 from .base import kind_for_status, parse_retry_after
 from .openai import ErrorVerdict, OpenAIProvider
 
@@ -154,13 +154,8 @@ class ModelPricing:
 
 def _per_token(value: Any) -> Decimal | None:
     """A price string; missing, non-numeric or negative (the router's "-1" sentinel) is unknown."""
-    if value is None:
-        return None
-    try:
-        d = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return None
-    return d if d.is_finite() and d >= 0 else None
+    d = decimal_or_none(value)
+    return d if d is not None and d >= 0 else None
 
 
 async def fetch_model_pricing(provider: OpenRouterProvider) -> list[ModelPricing]:
