@@ -28,9 +28,9 @@ from sqlalchemy.engine import make_url
 
 from llmrelay.db.engine import make_engine, sessions
 from llmrelay.db.models import AIModelUsage
-from llmrelay.ledger import recorder as recorder_module
 from llmrelay.ledger.pricing import Price, add_prices
 from llmrelay.ledger.recorder import Recorder
+from llmrelay.ledger.rows import RowCodec
 from llmrelay.types import Attempt, RequestContext, Usage
 
 FAST = {"flush_interval": 0.01, "retry_interval": 0.05, "db_timeout": 3.0}
@@ -204,8 +204,8 @@ async def test_a_graceful_shutdown_writes_every_attempt_still_queued(db_url, tmp
 
 async def test_record_only_queues_the_attempt_the_row_is_built_in_the_background(db_url, tmp_path, monkeypatch):
     built = []
-    real_build_row = recorder_module.build_row
-    monkeypatch.setattr(recorder_module, "build_row", lambda *a: built.append(1) or real_build_row(*a))
+    real_build = RowCodec.build
+    monkeypatch.setattr(RowCodec, "build", lambda *a: built.append(1) or real_build(*a))
     engine = make_engine(db_url)
     recorder = Recorder(engine, tmp_path / "spool", flush_interval=3600)
     await recorder.start()
@@ -215,6 +215,33 @@ async def test_record_only_queues_the_attempt_the_row_is_built_in_the_background
     await recorder.aclose()
     await engine.dispose()
     assert len(built) == 200 and len(await ledger_rows(db_url)) == 200
+
+
+async def test_a_flush_writes_what_was_queued_when_it_began_and_later_arrivals_wait_for_the_next_round(
+        db_url, tmp_path, monkeypatch):
+    """Under steady traffic a writer that chased new arrivals would write ever smaller batches."""
+    engine = make_engine(db_url)
+    recorder = Recorder(engine, tmp_path / "spool", batch_size=100, flush_interval=3600)
+    await recorder.start()
+    batches: list[int] = []
+    real_execute = Recorder._execute
+
+    async def execute_while_traffic_goes_on(self, rows):
+        batches.append(len(rows))
+        if len(batches) <= 3:
+            self.record(*attempt(f"late-{len(batches)}"))
+        await real_execute(self, rows)
+
+    monkeypatch.setattr(Recorder, "_execute", execute_while_traffic_goes_on)
+    ids = [f"req-{i}" for i in range(250)]
+    for rid in ids:
+        recorder.record(*attempt(rid))
+    await recorder.flush()
+    assert batches == [100, 100, 50] and recorder.pending == 3
+    await recorder.aclose()  # a graceful shutdown writes the late ones too
+    await engine.dispose()
+    assert batches == [100, 100, 50, 3]
+    await assert_recorded_exactly_once(db_url, [*ids, "late-1", "late-2", "late-3"])
 
 
 # -- the database goes away and comes back ---------------------------------------------------------------

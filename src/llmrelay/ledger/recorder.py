@@ -2,7 +2,8 @@
 
 `record(ctx, attempt)` only appends to an in-memory queue (a few hundred nanoseconds: it is
 the fallback executor's attempt observer, called on the request path).  A background task
-turns queued attempts into rows (cost included) and inserts them in batches.
+turns queued attempts into rows (cost included; rows.py builds them in the driver's own form)
+and inserts them in batches, one transaction and one driver `executemany` per batch.
 
 When the database cannot take a batch, the rows go to an append-only spool file in
 `LLMRELAY_HOME/spool/` (fsync'ed), and further batches follow them there without trying the
@@ -30,97 +31,24 @@ import json
 import logging
 import os
 import time
-import uuid
 from collections import deque
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import String
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..db.engine import sessions
-from ..db.models import AIModelUsage
 from ..redaction import redact
 from ..types import Attempt, RequestContext
-from .pricing import PriceBook, compute_cost, costs_differ, load_price_book, parse_usd
+from .pricing import PriceBook, load_price_book
+from .rows import RowCodec
 
 log = logging.getLogger("llmrelay.ledger")
-LOCAL_USER = "local"
-_MAX_ERROR = 2000
-_WIDTH = {c.name: c.type.length for c in AIModelUsage.__table__.columns
-          if isinstance(c.type, String) and c.type.length}
 _HELD: set[Path] = set()
 """Spool files a live recorder of this process is writing (`.part`) or replaying (`.replay-<pid>`)."""
 _SEQ = itertools.count(1)
 REJECTED = "rejected.ndjson"
-_DECIMAL_COLUMNS = ("cost_usd", "input_price", "output_price", "cached_input_price", "cache_write_price",
-                    "provider_cost_usd")
-
-
-def build_row(ctx: RequestContext, attempt: Attempt, book: PriceBook) -> dict[str, Any]:
-    """The `ai_model_usage` row of one attempt, priced at the moment the attempt began."""
-    created = datetime.fromtimestamp(attempt.started_at or time.time(), UTC)
-    usage = attempt.usage
-    price = book.lookup(attempt.provider, attempt.model, created)
-    cost = compute_cost(usage, price)
-    theirs = parse_usd(attempt.provider_cost_usd)
-    status = attempt.status
-    if status == "success" and attempt.link_index > 0:
-        status = "fallback"
-    message = attempt.error_message
-    return {
-        "id": uuid.uuid4(), "request_id": _clip(ctx.request_id, "request_id"), "attempt": attempt.position,
-        "user_id": _clip(ctx.user_id or LOCAL_USER, "user_id"), "agent_id": _clip(ctx.agent_id, "agent_id"),
-        "provider": _clip(attempt.provider, "provider"), "model": _clip(attempt.model, "model"), "status": status,
-        "error_kind": attempt.error_kind.value if attempt.error_kind else None,
-        "error_message": redact(message)[:_MAX_ERROR] if message else None,
-        "prompt_tokens": usage.input_tokens if usage else 0,
-        "completion_tokens": usage.output_tokens if usage else 0,
-        "total_tokens": usage.total_tokens if usage else 0,
-        "cached_prompt_tokens": usage.cached_input_tokens if usage else 0,
-        "reasoning_tokens": usage.reasoning_tokens if usage else 0,
-        "cache_write_tokens": usage.cache_write_tokens if usage else 0,
-        "cost_usd": cost,
-        "input_price": price.input if price else None,
-        "output_price": price.output if price else None,
-        "cached_input_price": price.cached_input if price else None,
-        "cache_write_price": price.cache_write if price else None,
-        "unpriced": cost is None,
-        "provider_cost_usd": theirs,
-        "cost_mismatch": costs_differ(cost, theirs),
-        "latency_ms": attempt.latency_ms,
-        "created_at": created,
-    }
-
-
-def _clip(value: str, column: str) -> str:
-    """`value` cut to its column's width: a name the database cannot store must not cost the row."""
-    return value[:_WIDTH[column]]
-
-
-def _to_json(row: dict[str, Any]) -> str:
-    out = dict(row)
-    out["id"] = str(row["id"])
-    out["created_at"] = row["created_at"].isoformat()
-    for k in _DECIMAL_COLUMNS:
-        if out[k] is not None:
-            out[k] = str(out[k])
-    return json.dumps(out, separators=(",", ":"))
-
-
-def _from_json(line: str) -> dict[str, Any]:
-    row = json.loads(line)
-    row["id"] = uuid.UUID(row["id"])
-    row["created_at"] = datetime.fromisoformat(row["created_at"])
-    for k in _DECIMAL_COLUMNS:
-        if row.get(k) is not None:
-            row[k] = Decimal(row[k])
-    return row
 
 
 class Recorder:
@@ -147,8 +75,7 @@ class Recorder:
         self._spool_path: Path | None = None
         self._prices_at = 0.0
         self._lock = asyncio.Lock()
-        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        self._insert = dialect.insert(AIModelUsage).on_conflict_do_nothing(index_elements=["id"])
+        self._rows = RowCodec(engine.dialect.name)
 
     # -- the hot path -----------------------------------------------------------------------------
 
@@ -177,14 +104,19 @@ class Recorder:
         if self._task is not None:
             await self._task
             self._task = None
-        await self.flush()
+        while self._queue:
+            await self.flush()
         self._close_spool()
 
     async def flush(self) -> None:
-        """Write every attempt queued so far."""
+        """Write every attempt queued so far.  Those queued meanwhile wait for the next round: a
+        writer that chased them would, under steady traffic, write ever smaller batches."""
         async with self._lock:
-            while self._queue:
-                await self._write_batch()
+            left = len(self._queue)
+            while left > 0 and self._queue:
+                n = min(left, self.batch_size)
+                left -= n
+                await self._write_batch(n)
 
     async def reload_prices(self) -> None:
         try:
@@ -218,9 +150,9 @@ class Recorder:
     def _retry_due(self) -> bool:
         return self._db_down_since is None or time.monotonic() - self._db_down_since >= self.retry_interval
 
-    async def _write_batch(self) -> None:
-        n = min(len(self._queue), self.batch_size)
-        rows = [row for _ in range(n) if (row := self._build(*self._queue.popleft())) is not None]
+    async def _write_batch(self, n: int) -> None:
+        build, queue = self._build, self._queue
+        rows = [row for _ in range(min(n, len(queue))) if (row := build(*queue.popleft())) is not None]
         if not rows:
             return
         if not self._retry_due():
@@ -239,15 +171,15 @@ class Recorder:
         else:
             self._spool(rows)
 
-    def _build(self, ctx: RequestContext, attempt: Attempt) -> dict[str, Any] | None:
+    def _build(self, ctx: RequestContext, attempt: Attempt) -> tuple | None:
         try:
-            return build_row(ctx, attempt, self.prices)
+            return self._rows.build(ctx, attempt, self.prices)
         except Exception:  # a bug: lose this one row, not the batch around it
             log.exception("could not build the ledger row of %r", attempt)
             self.dropped += 1
             return None
 
-    async def _insert_rows(self, rows: list[dict[str, Any]]) -> bool:
+    async def _insert_rows(self, rows: list[tuple]) -> bool:
         """Insert `rows` (idempotently); False when the database is unavailable."""
         try:
             await self._execute(rows)
@@ -263,12 +195,12 @@ class Recorder:
                 if not _refused_data(exc):
                     self._database_down(exc)
                     return False  # the rows inserted so far come back from the spool as no-ops
-                self._reject(_to_json(row), exc)
+                self._reject(self._rows.to_json(row), exc)
         return True
 
-    async def _execute(self, rows: list[dict[str, Any]]) -> None:
+    async def _execute(self, rows: list[tuple]) -> None:
         async with asyncio.timeout(self.db_timeout), self.engine.begin() as conn:
-            await conn.execute(self._insert, rows)
+            await conn.exec_driver_sql(self._rows.sql, rows)
 
     def _database_down(self, exc: BaseException) -> None:
         if self._db_down_since is None:
@@ -291,12 +223,12 @@ class Recorder:
 
     # -- the spool -----------------------------------------------------------------------------
 
-    def _spool(self, rows: list[dict[str, Any]]) -> None:
+    def _spool(self, rows: list[tuple]) -> None:
         if self._spool_path is None:
             self.spool_dir.mkdir(parents=True, exist_ok=True)
             self._spool_path = self.spool_dir / f"{os.getpid()}-{int(time.time())}-{next(_SEQ)}.part"
             _HELD.add(self._spool_path)
-        data = "".join(_to_json(r) + "\n" for r in rows).encode()
+        data = "".join(self._rows.to_json(r) + "\n" for r in rows).encode()
         with open(self._spool_path, "ab") as f:
             f.write(data)
             f.flush()
@@ -310,13 +242,13 @@ class Recorder:
                 path.rename(path.with_suffix(".jsonl"))
             _HELD.discard(path)
 
-    def _first_spooled_row(self) -> dict[str, Any] | None:
+    def _first_spooled_row(self) -> tuple | None:
         if self._spool_path is None:
             return None
         try:
             with open(self._spool_path, encoding="utf-8") as f:
-                return _from_json(f.readline())
-        except (OSError, ValueError, KeyError):  # gone or unreadable: probe by replaying instead
+                return self._rows.from_json(f.readline())
+        except (OSError, ValueError, KeyError, TypeError, ArithmeticError):  # gone or unreadable: probe by replaying
             return None
 
     def _reject(self, line: str, exc: BaseException) -> None:
@@ -372,14 +304,14 @@ class Recorder:
             self.replayed += len(rows)
         return True
 
-    def _read_batches(self, path: Path) -> Iterator[list[dict[str, Any]]]:
-        batch: list[dict[str, Any]] = []
+    def _read_batches(self, path: Path) -> Iterator[list[tuple]]:
+        batch: list[tuple] = []
         with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
                 if not line.strip():
                     continue
                 try:
-                    batch.append(_from_json(line))
+                    batch.append(self._rows.from_json(line))
                 except (ValueError, KeyError, TypeError, ArithmeticError) as exc:  # a write a crash cut short
                     self._reject(line.rstrip("\n"), exc)
                 if len(batch) >= self.batch_size:
