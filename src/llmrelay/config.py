@@ -113,9 +113,11 @@ class Settings(BaseSettings):
     """Seconds in-flight requests get to finish on SIGTERM/SIGINT before they are cancelled."""
     key_refresh: float = Field(2.0, gt=0, le=300, validation_alias=_env("LLMRELAY_KEY_REFRESH"))
     """Seconds between reloads of the API keys: a revoked key stops working within this."""
+    session_secret: SecretStr | None = Field(None, validation_alias=_env("LLMRELAY_SESSION_SECRET"))
+    """Signs the web UI's session cookies; unset: a random one kept in `home`/session.secret."""
 
     @field_validator("anthropic_api_key", "openai_api_key", "google_api_key", "openrouter_api_key",
-                     "ollama_api_key", mode="before")
+                     "ollama_api_key", "session_secret", mode="before")
     @classmethod
     def _blank_key_is_no_key(cls, v: object) -> object:
         if isinstance(v, str):
@@ -230,8 +232,9 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> 
     for p in settings.providers():
         if p.api_key is not None:
             register_secret(p.api_key.get_secret_value())
-    if settings.ollama_api_key is not None:
-        register_secret(settings.ollama_api_key.get_secret_value())
+    for secret in (settings.ollama_api_key, settings.session_secret):
+        if secret is not None:
+            register_secret(secret.get_secret_value())
     return settings
 
 

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from .. import __version__
+from .. import __version__, web
 from ..config import Settings, load_settings
 from ..relay import Relay
 from . import errors
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, *, relay: Relay | None = None) 
     errors.install(app)
     for module in (health, agents, config, usage, catalog, openai_compat):
         app.include_router(module.router)
+    web.install(app)
     app.front = ServiceMiddleware(app._fastapi, max_body=settings.max_body_bytes, owner=app,
                                   fast={("POST", "/v1/chat/completions"): openai_compat.chat_completions})
     return app

@@ -42,6 +42,7 @@ class KeyCache:
         self._sessions = sessions
         self.refresh = refresh
         self._keys: dict[str, Principal] = {}
+        self._by_id: dict[str, Principal] = {}  # key id -> principal (the web UI's sessions name keys by id)
         self._unknown: dict[str, float] = {}
         self._used: dict[str, float] = {}  # key id -> when it was last used (not yet written)
         self._written: dict[str, float] = {}  # key id -> when its last use was last written
@@ -79,6 +80,7 @@ class KeyCache:
     async def reload(self) -> None:
         async with self._sessions() as s:
             self._keys = await active_keys(s)
+        self._by_id = {p.key_id: p for p in self._keys.values()}
         self._unknown.clear()
 
     async def _loop(self) -> None:
@@ -105,4 +107,11 @@ class KeyCache:
             return None
         k, u = row
         found = self._keys[digest] = Principal(u.id, u.name, u.is_admin, str(k.id), u.rpm_limit, u.tpm_limit)
+        self._by_id[found.key_id] = found
         return found
+
+    def principal_by_key_id(self, key_id: str) -> Principal | None:
+        """The principal of the live key with this id, from memory only: a web session names its key
+        by id, and signing in put the key in memory (in other workers, the next reload does), so a
+        revoked key ends its sessions with the next reload."""
+        return self._by_id.get(key_id)

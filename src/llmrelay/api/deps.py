@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Request
 from ..db.users import Principal
 from ..ledger import Ledger
 from ..relay import Relay
+from ..web.session import api_principal
 from .auth import presented_key
 from .errors import Problem
 
@@ -16,14 +17,28 @@ from .errors import Problem
 async def current_user(request: Request) -> Principal:
     key = presented_key(request)
     if key is None:
-        raise Problem(401, "an API key is required: send `Authorization: Bearer <key>` (or `x-api-key: <key>`)",
-                      code="missing_api_key", headers={"www-authenticate": "Bearer"})
+        return _session_user(request)
     principal = await request.app.state.keys.principal(key)
     if principal is None:
         raise Problem(401, "invalid or revoked API key", code="invalid_api_key", headers={"www-authenticate": "Bearer"})
     request.app.state.keys.used(principal)
     request.scope["state"]["user_id"] = principal.user_id  # (the State wrapper costs more than the call)
     return principal
+
+
+def _session_user(request: Request) -> Principal:
+    """No key header: the web UI's session cookie may stand in for a key on /api (never on /v1, which
+    stays key-only), with an X-CSRF-Token on state-changing requests."""
+    if not request.scope["path"].startswith("/v1/"):
+        principal, why = api_principal(request)
+        if principal is not None:
+            request.scope["state"]["user_id"] = principal.user_id
+            return principal
+        if why == "csrf":
+            raise Problem(403, "a request signed in by the session cookie needs the page's X-CSRF-Token header",
+                          code="csrf_token_invalid")
+    raise Problem(401, "an API key is required: send `Authorization: Bearer <key>` (or `x-api-key: <key>`)",
+                  code="missing_api_key", headers={"www-authenticate": "Bearer"})
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]

@@ -1,0 +1,148 @@
+"""GET /usage: the usage dashboard.
+
+The page is a shell: this module turns the page's query string (what the filter form submits, so a
+reload or a shared link keeps the filters) into one exact window and the `/api/ai/usage` query that
+goes with it; `static/usage.js` fetches the figures, charts and records with that query, and the
+"Export CSV" link is the export API with the same query.  Every request of one page view therefore
+reads the same window, even when the range is "the last 24 hours".
+
+    range     24h | 7d | 30d (the window ends now) | custom (from and to, whole UTC days, both included)
+    from, to  YYYY-MM-DD, with range=custom
+    agent, provider
+    user      admins only: one user's usage (everyone's without it)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+from starlette.responses import Response
+
+from ..db.models import User
+from ..providers.registry import known_providers
+from .session import PageUser
+from .templating import render
+
+router = APIRouter(include_in_schema=False)
+
+PRESETS = {"24h": ("Last 24 hours", timedelta(hours=24)), "7d": ("Last 7 days", timedelta(days=7)),
+           "30d": ("Last 30 days", timedelta(days=30))}
+DEFAULT_RANGE = "7d"
+MAX_CUSTOM_DAYS = 3660
+PAGE_SIZE = 25
+
+
+@dataclass(frozen=True, slots=True)
+class UsageView:
+    """What the page shows: the window (UTC, `end` exclusive) and the filters."""
+
+    range: str
+    start: datetime
+    end: datetime
+    agent: str | None = None
+    provider: str | None = None
+    user: str | None = None
+    error: str | None = None
+
+    @property
+    def first_day(self) -> str:
+        return self.start.date().isoformat()
+
+    @property
+    def last_day(self) -> str:
+        """The last day the window touches (shown in the custom range's "to", which includes it)."""
+        return (self.end - timedelta(microseconds=1)).date().isoformat()
+
+    @property
+    def label(self) -> str:
+        if self.range in PRESETS:
+            return PRESETS[self.range][0]
+        return self.first_day if self.first_day == self.last_day else f"{self.first_day} to {self.last_day}"
+
+    def api_params(self) -> dict[str, str]:
+        params = {"from": _stamp(self.start), "to": _stamp(self.end)}
+        for name, value in (("agentId", self.agent), ("provider", self.provider), ("userId", self.user)):
+            if value:
+                params[name] = value
+        return params
+
+    def api_query(self) -> str:
+        return urlencode(self.api_params())
+
+
+def _stamp(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _day(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value.strip()) if value else None
+    except ValueError:
+        return None
+
+
+def _choice(value: str | None, max_length: int = 64) -> str | None:
+    value = (value or "").strip()
+    return value if value and len(value) <= max_length else None
+
+
+def _custom_window(first_day: str | None, last_day: str | None,
+                   today: date) -> tuple[tuple[datetime, datetime] | None, str | None]:
+    """Whole UTC days from `first_day` through `last_day` (both included), or why not.  One of
+    them alone means the week that ends (or starts) there; the end defaults to today."""
+    first, last = _day(first_day), _day(last_day)
+    if first is None and last is None:
+        return None, "Pick a start and an end date for a custom range."
+    if last is None:
+        last = max(today, first)  # type: ignore[type-var]  (first is a date here)
+    if first is None:
+        first = last - timedelta(days=6)
+    if first > last:
+        return None, "The start date is after the end date."
+    if (last - first).days >= MAX_CUSTOM_DAYS:
+        return None, f"A custom range spans at most {MAX_CUSTOM_DAYS} days."
+    start = datetime.combine(first, time.min, UTC)
+    return (start, start + timedelta(days=(last - first).days + 1)), None
+
+
+def parse_view(query: Mapping[str, str], *, now: datetime, is_admin: bool) -> UsageView:
+    """The page's query string as a window and filters; a bad custom range falls back to the default
+    preset with an `error` the page shows (never a 4xx for a mistyped date)."""
+    provider = _choice(query.get("provider"))
+    filters = {"agent": _choice(query.get("agent")),
+               "provider": provider if provider in known_providers() else None,
+               "user": _choice(query.get("user")) if is_admin else None}
+    end = (now + timedelta(seconds=1)).replace(microsecond=0)  # whole seconds, and nothing recorded by now left out
+    choice = query.get("range") or DEFAULT_RANGE
+    if choice == "custom":
+        window, error = _custom_window(query.get("from"), query.get("to"), today=end.date())
+        if window is not None:
+            return UsageView("custom", *window, **filters)
+        return UsageView(DEFAULT_RANGE, end - PRESETS[DEFAULT_RANGE][1], end, error=error, **filters)
+    if choice not in PRESETS:
+        choice = DEFAULT_RANGE
+    return UsageView(choice, end - PRESETS[choice][1], end, **filters)
+
+
+async def _user_names(request: Request) -> dict[str, str]:
+    """Every user's id and name, for an admin's user filter and the table's user column."""
+    async with request.app.state.relay.ledger.sessions() as s:
+        rows = (await s.execute(select(User.id, User.name).order_by(User.name))).all()
+    return {row.id: row.name for row in rows}
+
+
+@router.get("/usage")
+async def usage_page(request: Request, user: PageUser) -> Response:
+    view = parse_view(request.query_params, now=datetime.now(UTC), is_admin=user.is_admin)
+    relay = request.app.state.relay
+    users = await _user_names(request) if user.is_admin else {}
+    agents = sorted(set(relay.agents) | ({view.agent} if view.agent else set()))
+    config = {"apiQuery": view.api_query(), "from": _stamp(view.start), "to": _stamp(view.end),
+              "pageSize": PAGE_SIZE, "isAdmin": user.is_admin, "userNames": users}
+    return render(request, "usage.html", view=view, presets=PRESETS, agents=agents, providers=known_providers(),
+                  users=users, config=config)
