@@ -19,7 +19,7 @@ from .auth import KeyCache
 from .limits import RateLimits
 from .metrics import observe_attempt
 from .middleware import ServiceMiddleware
-from .routes import agents, catalog, config, health, openai_compat, usage
+from .routes import agents, catalog, config, conversations, health, openai_compat, usage
 
 
 class RelayApp(FastAPI):
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, *, relay: Relay | None = None) 
     app.state.relay = relay
     app.state.limits = RateLimits(settings)
     errors.install(app)
-    for module in (health, agents, config, usage, catalog, openai_compat):
+    for module in (health, agents, conversations, config, usage, catalog, openai_compat):
         app.include_router(module.router)
     web.install(app)
     app.front = ServiceMiddleware(app._fastapi, max_body=settings.max_body_bytes, owner=app,

@@ -1,0 +1,32 @@
+"""GET /api/ai/conversations/{id}: a conversation's messages, for its owner only."""
+
+from __future__ import annotations
+
+
+async def test_owner_reads_the_messages_in_order(client, keys, fakes):
+    first = (await client.post("/api/ai/agents", headers=keys.auth("alice"),
+                               json={"agentId": "local-agent", "message": "My name is Alice."})).json()
+    cid = first["conversationId"]
+    second = await client.post("/api/ai/agents", headers=keys.auth("alice"),
+                               json={"agentId": "local-agent", "message": "And yours?", "conversationId": cid})
+    assert second.status_code == 200
+    r = await client.get(f"/api/ai/conversations/{cid}", headers=keys.auth("alice"))
+    assert r.status_code == 200
+    body = r.json()
+    assert body["id"] == cid and body["agentId"] == "local-agent" and body["title"] == "My name is Alice."
+    msgs = body["messages"]
+    assert [m["role"] for m in msgs] == ["user", "assistant", "user", "assistant"]
+    assert msgs[0]["content"] == "My name is Alice." and msgs[2]["content"] == "And yours?"
+    assert msgs[1]["content"] == first["response"] and msgs[1]["provider"] == first["usedProvider"]
+    assert msgs[1]["model"] == first["model"] and msgs[1]["requestId"] == first["requestId"]
+    assert msgs[0]["provider"] is None and msgs[0]["createdAt"].endswith("Z")
+
+
+async def test_another_user_and_an_unknown_id_get_the_same_404(client, keys, fakes):
+    cid = (await client.post("/api/ai/agents", headers=keys.auth("alice"),
+                             json={"agentId": "local-agent", "message": "Secret"})).json()["conversationId"]
+    for who, path in (("bob", cid), ("admin", cid), ("alice", "no-such-conversation")):
+        r = await client.get(f"/api/ai/conversations/{path}", headers=keys.auth(who))
+        assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+        assert r.json()["field"] == "conversationId"
+    assert (await client.get(f"/api/ai/conversations/{cid}")).status_code == 401
