@@ -129,8 +129,9 @@ def _context_page(browser: Any, **options: Any) -> Iterator[Any]:
     context.set_default_timeout(10_000)
     page = context.new_page()
     errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.js_errors = errors  # a test may assert the page ran without uncaught errors
+    page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+    page.on("console", lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None)
+    page.js_errors = errors  # uncaught exceptions and console errors (CSP violations among them)
     yield page
     context.close()
 
@@ -147,13 +148,13 @@ def phone_page(browser) -> Iterator[Any]:
 
 @pytest.fixture
 def sign_in(live_server) -> Callable[[Any, str | None], Any]:
-    """sign_in(page, key=admin's): through the real /signin form (field `key`, its submit button)."""
+    """sign_in(page, key=admin's): through the real /signin form (field `key` and the form's submit button)."""
 
     def go(page: Any, key: str | None = None) -> Any:
         page.goto(live_server.url + "/signin")
         page.fill("input[name=key]", key or live_server.admin_key)
         with page.expect_navigation():
-            page.locator("form button[type=submit], form input[type=submit]").first.click()
+            page.click('form[action="/signin"] [type=submit]')
         assert "/signin" not in page.url, f"still on the sign-in page: {page.content()[:2000]}"
         return page
 

@@ -64,6 +64,12 @@ class UsageView:
             return PRESETS[self.range][0]
         return self.first_day if self.first_day == self.last_day else f"{self.first_day} to {self.last_day}"
 
+    @property
+    def window_text(self) -> str:
+        if self.range == "custom":
+            return f"{self.first_day} to {self.last_day}, whole days"
+        return f"{self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M}"
+
     def api_params(self) -> dict[str, str]:
         params = {"from": _stamp(self.start), "to": _stamp(self.end)}
         for name, value in (("agentId", self.agent), ("provider", self.provider), ("userId", self.user)):
