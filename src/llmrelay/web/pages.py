@@ -28,10 +28,12 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
 
 
-def _signin_page(request: Request, next_path: str, error: str | None = None, status: int = 200) -> Response:
+def _signin_page(request: Request, next_path: str, error: str | None = None) -> Response:
+    """The form, with a fresh double-submit token.  A refused key answers 200 with the message: a
+    page for a person, not an API error (and no console noise)."""
     codec = session.codec(request)
     cookie, token = codec.signin_pair()
-    response = render(request, "signin.html", status, next=next_path, signin_token=token, error=error)
+    response = render(request, "signin.html", next=next_path, signin_token=token, error=error)
     session.set_signin_cookie(request, response, cookie)
     return response
 
@@ -50,11 +52,11 @@ async def signin(request: Request) -> Response:
     target = session.safe_next(form.get("next"))
     codec = session.codec(request)
     if not codec.signin_ok(request.cookies.get(session.SIGNIN_COOKIE), form.get("signin_token")):
-        return _signin_page(request, target, "The sign-in form expired. Please paste your key again.", 400)
+        return _signin_page(request, target, "The sign-in form expired. Please paste your key again.")
     key = form.get("key", "").strip()
     principal = await request.app.state.keys.principal(key) if key else None
     if principal is None:
-        return _signin_page(request, target, "That API key is not valid (or was revoked).", 401)
+        return _signin_page(request, target, "That API key is not valid (or was revoked).")
     request.app.state.keys.used(principal)
     response = RedirectResponse(target, 303)
     session.set_session(request, response, principal)
