@@ -5,7 +5,9 @@
                       .api(method, path, key=…) for JSON calls beside the browser
     browser           chromium from /usr/bin/chromium (never a downloaded build); without it,
                       or without the playwright package, every test that needs it is skipped
-                      with a reason that says how to get it
+                      with a reason that says how to get it.  One per test module: Playwright's
+                      sync API holds an event loop while it runs, and pytest-asyncio cannot start
+                      another, so keep the in-process async tests in modules without a browser
     page, phone_page  a fresh context per test: desktop 1280x900, or a 390x844 phone
     signed_in_page    `page`, signed in through the real /signin form with the admin key
     sign_in           sign_in(page, key): the same for any key
@@ -110,7 +112,7 @@ def _fresh_fakes(request) -> Iterator[None]:
         request.getfixturevalue("live_server").fakes.reset()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     missing = _browser_missing()
     if missing:
@@ -130,7 +132,8 @@ def _context_page(browser: Any, **options: Any) -> Iterator[Any]:
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
-    page.on("console", lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None)
+    page.on("console", lambda msg: errors.append(f"console: {msg.text} ({msg.location.get('url')})")
+            if msg.type == "error" else None)
     page.js_errors = errors  # uncaught exceptions and console errors (CSP violations among them)
     yield page
     context.close()

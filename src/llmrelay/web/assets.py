@@ -4,6 +4,7 @@
     GET /static/vendor/plotly.min.js   plotly/package_data/plotly.min.js, gzipped when the browser
                                        accepts it (4.8 MB becomes about 1.4 MB: it matters on a phone)
     GET /static/<file>                 a file of web/static/ with a known type; anything else is 404
+    GET /favicon.ico                   static/favicon.svg (browsers ask for it on every site)
 
 A path is served only if every segment is a plain name (no `..`, no hidden files, no backslash) and
 it resolves inside `web/static/`: `/static/../x` and `/static/%2e%2e/x` are 404 like any unknown
@@ -101,6 +102,13 @@ async def plotly_js(request: Request) -> Response:
 
 
 # -- our own files ---------------------------------------------------------------------------------
+
+
+@router.get("/favicon.ico")
+async def favicon(request: Request) -> Response:
+    """Browsers ask for /favicon.ico whatever the page says: our SVG icon (not a 404 in every console)."""
+    return await static("favicon.svg", request)
+
 
 
 @router.get("/static/{path:path}")

@@ -89,7 +89,9 @@
 
   // -- charts ----------------------------------------------------------------------------------
 
-  const PLOT_CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+  const narrow = window.matchMedia("(max-width: 600px)").matches; // a phone: the mode bar would cover the chart
+  const PLOT_CONFIG = { responsive: true, displaylogo: false, displayModeBar: narrow ? false : "hover",
+    modeBarButtonsToRemove: ["lasso2d", "select2d"] };
   const layout = (extra) => Object.assign({
     autosize: true, height: 300, margin: { l: 56, r: 16, t: 8, b: 48 },
     paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
@@ -102,11 +104,11 @@
     const used = groups.filter((g) => g.tokens.total > 0);
     const data = [{
       type: "pie", hole: 0.45, sort: false, labels: used.map((g) => g.provider),
-      values: used.map((g) => g.tokens.total), textinfo: "label+percent",
+      values: used.map((g) => g.tokens.total), textinfo: "percent", insidetextorientation: "horizontal",
       hovertemplate: "%{label}: %{value:,} tokens<extra></extra>",
     }];
-    Plotly.newPlot("chart-tokens", data, layout({ showlegend: false, margin: { l: 8, r: 8, t: 8, b: 8 } }),
-      PLOT_CONFIG);
+    const legend = { orientation: "h", x: 0.5, xanchor: "center", y: -0.05 };
+    Plotly.newPlot("chart-tokens", data, layout({ legend, margin: { l: 8, r: 8, t: 8, b: 8 } }), PLOT_CONFIG);
   }
 
   function costBar(groups) {
@@ -115,7 +117,7 @@
       customdata: groups.map((g) => g.costUsd), marker: { color: "#3b6fd8" },
       hovertemplate: "%{x}: $%{customdata}<extra></extra>",
     }];
-    Plotly.newPlot("chart-agents", data, layout({ yaxis: MONEY_AXIS }), PLOT_CONFIG);
+    Plotly.newPlot("chart-agents", data, layout({ xaxis: { automargin: true }, yaxis: MONEY_AXIS }), PLOT_CONFIG);
   }
 
   // Every UTC day of the window, so a quiet day is a 0 on the line rather than a gap.
