@@ -75,3 +75,18 @@ async def sign_in(client: httpx.AsyncClient, key: str, next_path: str | None = N
     assert page.status_code == 200, page.text
     return await client.post("/signin", data={"key": key, "signin_token": form_field(page.text, "signin_token"),
                                               "next": form_field(page.text, "next")})
+
+
+@pytest.fixture(scope="module")
+def server_without_openai(live_server, tmp_path_factory):
+    """A second `llmrelay serve` on the same fakes with OPENAI_API_KEY unset (OpenAI disabled, with
+    its reason), and its own home; yields (url, admin key)."""
+    from test_server_process import Server  # on sys.path through tests/web/conftest.py
+
+    workdir = tmp_path_factory.mktemp("web-no-openai")
+    env = {k: v for k, v in live_server.env.items() if k != "OPENAI_API_KEY"}
+    server = Server({**env, "LLMRELAY_HOME": str(workdir / "home")}, workdir)
+    try:
+        yield server.url, server.stdout.split("admin api key: ")[1].split()[0]
+    finally:
+        server.kill()

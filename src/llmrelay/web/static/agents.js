@@ -179,6 +179,7 @@
       return;
     }
     state.current = agent;
+    root.classList.add("has-agent");  // on a phone the chat then comes first, the list after it
     if (push) history.pushState({ agentId }, "", `/agents/${encodeURIComponent(agentId)}`);
     document.title = `${agent.name} · llmrelay`;
     renderList();
