@@ -60,14 +60,13 @@ class UsageView:
 
     @property
     def label(self) -> str:
-        if self.range in PRESETS:
-            return PRESETS[self.range][0]
-        return self.first_day if self.first_day == self.last_day else f"{self.first_day} to {self.last_day}"
+        return PRESETS[self.range][0] if self.range in PRESETS else "Custom dates"
 
     @property
     def window_text(self) -> str:
         if self.range == "custom":
-            return f"{self.first_day} to {self.last_day}, whole days"
+            days = self.first_day if self.first_day == self.last_day else f"{self.first_day} to {self.last_day}"
+            return f"{days}, whole days"
         return f"{self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M}"
 
     def api_params(self) -> dict[str, str]:

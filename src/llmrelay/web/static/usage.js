@@ -114,7 +114,7 @@
   function costBar(groups) {
     const data = [{
       type: "bar", x: groups.map((g) => g.agentId), y: groups.map((g) => parseFloat(g.costUsd)),
-      customdata: groups.map((g) => g.costUsd), marker: { color: "#3b6fd8" },
+      customdata: groups.map((g) => g.costUsd), marker: { color: "#2f5bd3" },
       hovertemplate: "%{x}: $%{customdata}<extra></extra>",
     }];
     Plotly.newPlot("chart-agents", data, layout({ xaxis: { automargin: true }, yaxis: MONEY_AXIS }), PLOT_CONFIG);
@@ -135,7 +135,7 @@
     const days = daysOf(config.from, config.to);
     const data = [{
       type: "scatter", mode: "lines+markers", x: days, y: days.map((d) => parseFloat(byDay.get(d) || "0")),
-      customdata: days.map((d) => byDay.get(d) || "0"), line: { color: "#3b6fd8" },
+      customdata: days.map((d) => byDay.get(d) || "0"), line: { color: "#2f5bd3" },
       hovertemplate: "%{x}: $%{customdata}<extra></extra>",
     }];
     Plotly.newPlot("chart-days", data, layout({ xaxis: { type: "date" }, yaxis: MONEY_AXIS }),
