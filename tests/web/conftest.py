@@ -11,7 +11,7 @@
     page, phone_page  a fresh context per test: desktop 1280x900, or a 390x844 phone
     signed_in_page    `page`, signed in through the real /signin form with the admin key
     sign_in           sign_in(page, key): the same for any key
-    screenshot        screenshot(page, name) -> test-artifacts/screenshots/<name>.png
+    screenshot        screenshot(page, name[, full_page=False]) -> test-artifacts/screenshots/<name>.png
 
 Tests share the one server and its ledger, so a test that counts rows filters them (by agent,
 by user, or by a time window it opens itself) rather than assuming an empty database.
@@ -171,12 +171,13 @@ def signed_in_page(page, sign_in) -> Any:
 
 @pytest.fixture(scope="session")
 def screenshot() -> Callable[[Any, str], Path]:
-    """screenshot(page, name): the whole page as test-artifacts/screenshots/<name>.png."""
+    """screenshot(page, name, full_page=True): test-artifacts/screenshots/<name>.png (the whole page,
+    or with full_page=False what the viewport shows)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
-    def take(page: Any, name: str) -> Path:
+    def take(page: Any, name: str, full_page: bool = True) -> Path:
         path = ARTIFACTS / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        page.screenshot(path=str(path), full_page=full_page)
         return path
 
     return take

@@ -49,7 +49,8 @@ def all_records(live_server, query: str, key: str | None = None) -> list[dict]:
 @pytest.fixture(scope="module")
 def seeded(browser, live_server) -> dict[str, str]:
     """Real traffic: 22 answered requests over two agents (two of them by a fallback after Anthropic
-    overloads), one request whose every link failed, and two requests by a second (non-admin) user.
+    overloads), one request whose every link failed, one by a model without a price, and two
+    requests by a second (non-admin) user.
     (It asks for the browser first so that without one nothing is seeded for tests that will skip.)"""
     fakes, ids = live_server.fakes, set()
     for i in range(20):
@@ -63,6 +64,11 @@ def seeded(browser, live_server) -> dict[str, str]:
     failed = live_server.api("POST", "/api/ai/agents", json={"agentId": "local-agent", "message": "nobody answers"})
     assert failed.status_code == 502, failed.text  # both of local-agent's Ollama links failed
     fakes.reset()
+    unpriced = live_server.api("POST", "/api/ai/agents", json={  # a model no price covers: its cost is unknown
+        "agentId": "general-agent", "message": "which model?", "preferredProvider": "openrouter",
+        "preferredModel": "acme/unpriced-model-1"}).json()
+    assert unpriced["costUsd"] is None, unpriced
+    ids.add(unpriced["requestId"])
     alice = live_server.add_user("usage-alice")
     alice_ids = {live_server.chat(f"alice {i}", agent="summarizer-agent", key=alice)["requestId"] for i in range(2)}
     wait_for_rows(live_server, ids)
@@ -124,8 +130,13 @@ def test_cards_and_charts_agree_with_the_api_for_the_same_window(seeded, live_se
     q = config["apiQuery"]
     by_provider, by_agent, by_day = (api_usage(live_server, g, q) for g in ("provider", "agent", "day"))
     totals = by_provider["totals"]
-    assert totals["fallbacks"] >= 2 and totals["failures"] >= 4 and totals["calls"] >= 28
+    assert totals["fallbacks"] >= 2 and totals["failures"] >= 4 and totals["calls"] >= 29
     assert_cards_match(cards(page), totals)
+    assert totals["unpricedCalls"] >= 1 and not totals["costComplete"]
+    cost_card = page.locator("#card-cost")
+    assert "flagged" in cost_card.get_attribute("class")
+    assert f"{totals['unpricedCalls']} unpriced call" in cost_card.inner_text()
+    assert cost_card.get_attribute("title") == f"Exactly ${totals['costUsd']}"
 
     [pie] = plot(page, "chart-tokens")
     expected = {g["provider"]: g["tokens"]["total"] for g in by_provider["groups"] if g["tokens"]["total"]}
@@ -172,6 +183,8 @@ def test_the_table_shows_fallbacks_and_failures_by_request_and_pages_with_load_m
     assert chip.evaluate("e => getComputedStyle(e).backgroundColor") != \
         page.locator(".chip-success").first.evaluate("e => getComputedStyle(e).backgroundColor")
     assert page.locator("#records-body .chip-failed").count() >= 4
+    unpriced = page.locator("#records-body tr", has_text="acme/unpriced-model-1")
+    assert unpriced.count() >= 1 and "unpriced" in unpriced.first.inner_text()
 
 
 def test_filters_change_the_figures_and_the_url(seeded, live_server, signed_in_page):
@@ -273,4 +286,4 @@ def test_the_page_fits_a_phone(seeded, live_server, phone_page, sign_in, screens
     assert wrap.evaluate("e => e.scrollWidth > e.clientWidth")  # the table scrolls inside its box
     first, last = (page.locator(".metric").nth(i).bounding_box() for i in (0, 5))
     assert last["y"] > first["y"]  # the cards wrap onto several rows
-    screenshot(page, "usage-phone")
+    screenshot(page, "usage-phone", full_page=False)  # the first screen, as a phone shows it
