@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -200,13 +201,22 @@ def test_two_workers_share_revocations_readiness_and_metrics(start, env, fakes):
     ready = server.fresh("GET", "/readyz")
     assert ready.status_code == 200 and ready.json()["database"] == "ok"
 
+    spent = Decimal(0)
     for i in range(4):
         r = ask(server, admin_key, f"call {i}")
         assert r.status_code == 200, r.text
+        spent += Decimal(r.json()["costUsd"])
+    assert spent > 0
     for _ in range(4):  # whichever worker answers, /metrics adds up every worker's samples
         text = server.fresh("GET", "/metrics").text
         found = re.search(r'^llmrelay_attempts_total\{[^}]*provider="anthropic"[^}]*\} (\S+)$', text, re.M)
         assert found and float(found.group(1)) == 4.0, text[:2000]
+
+    def cost_counted() -> float | None:  # counted as the ledger writer builds the rows
+        text = server.fresh("GET", "/metrics").text
+        found = re.search(r'^llmrelay_cost_usd_total\{provider="anthropic"\} (\S+)$', text, re.M)
+        return found and abs(float(found.group(1)) - float(spent)) < 1e-9
+    wait_for("the cost counter to reach what the replies cost", cost_counted, 10)
 
     made = cli(env, "keys", "create", "--user", "admin")
     key = made.stdout.strip().splitlines()[-1]

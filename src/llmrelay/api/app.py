@@ -17,7 +17,7 @@ from ..relay import Relay
 from . import errors
 from .auth import KeyCache
 from .limits import RateLimits
-from .metrics import observe_attempt
+from .metrics import observe_attempt, observe_cost
 from .middleware import ServiceMiddleware
 from .routes import agents, catalog, config, conversations, health, openai_compat, usage
 
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, *, relay: Relay | None = None) 
     if relay.ledger is None:
         raise ValueError("the HTTP service needs a Relay with a ledger")
     relay.observers.append(observe_attempt)
+    relay.ledger.recorder.cost_observers.append(observe_cost)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -7,6 +7,7 @@ With several workers each process writes its own samples to PROMETHEUS_MULTIPROC
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
@@ -23,6 +24,8 @@ ATTEMPT_LATENCY = Histogram("llmrelay_attempt_duration_seconds", "Provider call 
 TOKENS = Counter("llmrelay_tokens_total", "Tokens used", ["provider", "kind"])
 COST = Counter("llmrelay_cost_usd_total", "Cost of priced calls in USD (the ledger has the exact figures)",
                ["provider"])
+UNPRICED = Counter("llmrelay_unpriced_attempts_total", "Calls with tokens but no known price (cost unknown)",
+                   ["provider"])
 
 
 _children: dict[tuple, Any] = {}
@@ -54,6 +57,15 @@ def observe_attempt(ctx: RequestContext, attempt: Attempt) -> None:
             _child(TOKENS, provider, "prompt").inc(u.input_tokens)
         if u.output_tokens:
             _child(TOKENS, provider, "completion").inc(u.output_tokens)
+
+
+def observe_cost(provider: str, cost: Decimal | None) -> None:
+    """A Recorder cost observer: called as each ledger row is built (so the counter follows the
+    ledger a flush interval behind)."""
+    if cost is None:
+        _child(UNPRICED, provider).inc()
+    elif cost:
+        _child(COST, provider).inc(float(cost))
 
 
 def render() -> tuple[bytes, str]:

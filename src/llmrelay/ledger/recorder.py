@@ -32,7 +32,8 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
@@ -76,6 +77,9 @@ class Recorder:
         self._prices_at = 0.0
         self._lock = asyncio.Lock()
         self._rows = RowCodec(engine.dialect.name)
+        self.cost_observers: list[Callable[[str, Decimal | None], None]] = []
+        """Told each row's provider and cost (None: unpriced) as the row is built, off the request path
+        (the /metrics cost counter)."""
 
     # -- the hot path -----------------------------------------------------------------------------
 
@@ -155,6 +159,9 @@ class Recorder:
         rows = [row for _ in range(min(n, len(queue))) if (row := build(*queue.popleft())) is not None]
         if not rows:
             return
+        for observe in self.cost_observers:
+            for row in rows:
+                observe(*RowCodec.provider_and_cost(row))
         if not self._retry_due():
             self._spool(rows)
             return

@@ -65,6 +65,7 @@ if COLUMNS != _BUILT:  # RowCodec.build writes its tuple in this order
     raise RuntimeError(f"ai_model_usage columns changed; update ledger/rows.py: {COLUMNS}")
 _REQUEST, _USER, _AGENT, _PROVIDER, _MODEL = (_WIDTH[c] for c in ("request_id", "user_id", "agent_id", "provider",
                                                                    "model"))
+_COST, _PROVIDER_AT = COLUMNS.index("cost_usd"), COLUMNS.index("provider")
 SQLITE_NULL = 0.5
 """NULL, for SQLite: a float no column of the table ever holds (money is integer pico-dollars
 there), which sqlite3 binds without adaptation and the statement turns back into NULL."""
@@ -343,6 +344,14 @@ class RowCodec:
             if type(row[name]) is int:
                 row[name] = bool(row[name])
         return row
+
+    @staticmethod
+    def provider_and_cost(values: tuple) -> tuple[str, Decimal | None]:
+        """A driver row's provider and exact cost (None: unpriced), read without converting the row."""
+        cost = values[_COST]
+        if cost is None or type(cost) is float:  # NULL (SQLITE_NULL on SQLite)
+            return values[_PROVIDER_AT], None
+        return values[_PROVIDER_AT], Decimal(int(cost)).scaleb(-12)
 
     def to_json(self, values: tuple) -> str:
         """One spool line."""
