@@ -420,3 +420,47 @@ async def test_statistics_agree_with_requests_sent_through_the_relay(relay, ledg
     by = {g.key["provider"]: g.stats for g in report.groups}
     assert (by["anthropic"].calls, by["anthropic"].failures, by["anthropic"].successes) == (2, 1, 1)
     assert by["openai"].fallback_rate == 1.0 and by["openai"].cost_usd == fell_back.cost_usd
+
+
+def nearest_rank(values: list[int], percent: int = 95) -> int | None:
+    """The ceil(percent/100 n)-th smallest value: the definition, written plainly."""
+    ordered = sorted(values)
+    return ordered[-(-percent * len(ordered) // 100) - 1] if ordered else None
+
+
+LATENCY_SHAPES = {
+    "small": lambda rnd: rnd.randint(0, 300),
+    "wide": lambda rnd: rnd.randint(0, 20_000),
+    "ties": lambda rnd: rnd.choice((5, 255, 256, 257, 511, 512, 9000)),
+    "tail": lambda rnd: rnd.randint(100, 400) if rnd.random() < 0.9 else rnd.randint(3000, 60_000),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(LATENCY_SHAPES))
+async def test_p95_is_the_nearest_rank_of_each_groups_calls_whatever_the_latencies(db, shape):
+    """The p95 is read in two passes (a bucketed histogram, then the exact latencies of one bucket):
+    it must be exactly the nearest rank, per group and overall, on any spread of latencies."""
+    import random
+
+    rnd = random.Random(shape)
+    rows = []
+    for i in range(600):
+        status = rnd.choice(("success", "success", "success", "fallback", "failed", "skipped"))
+        rows.append(usage_row(agent_id=f"agent-{rnd.randint(0, 3)}", status=status,
+                              created_at=T0 + timedelta(hours=rnd.randint(0, 71), seconds=i),
+                              latency_ms=LATENCY_SHAPES[shape](rnd) if status != "skipped" else rnd.randint(0, 99)))
+    await add(db, rows)
+    calls = [r for r in rows if r["status"] != "skipped"]
+    async with db() as s:
+        by_day = ("day", lambda r: r["created_at"].date().isoformat())
+        for group_by, key in (("agent", lambda r: r["agent_id"]), by_day):
+            report = await usage_stats(s, start=T0, end=T0 + timedelta(days=3), group_by=group_by)
+            assert report.totals.p95_latency_ms == nearest_rank([r["latency_ms"] for r in calls])
+            assert report.totals.calls == len(calls)
+            expected = {}
+            for r in calls:
+                expected.setdefault(key(r), []).append(r["latency_ms"])
+            got = {next(iter(g.key.values())): g.stats.p95_latency_ms for g in report.groups}
+            assert got == {k: nearest_rank(v) for k, v in expected.items()}
+            assert {next(iter(g.key.values())): g.stats.avg_latency_ms for g in report.groups} == {
+                k: sum(v) / len(v) for k, v in expected.items()}

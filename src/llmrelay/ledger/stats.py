@@ -25,20 +25,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, case, cast, func, literal, literal_column, select, text, type_coerce
+from sqlalchemy import Select, case, func, literal_column, select, text, type_coerce
 from sqlalchemy import types as sqltypes
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..db.models import AIModelUsage as U
-from ..db.types import Money, UTCDateTime, iso, quantize
+from ..db.types import UTCDateTime, iso, quantize
 from ..types import InvalidRequest
 from .pricing import money
+from .report import Tally, tally
 
+DAY_SQL = "((ai_model_usage.created_at AT TIME ZONE 'UTC')::date)"
+"""PostgreSQL's UTC day of a row."""
 GROUP_BY = ("provider", "agent", "model", "day", "user")
 STATUSES = ("success", "fallback", "failed", "skipped")
 CALL_STATUSES = ("success", "fallback", "failed")
@@ -197,9 +200,9 @@ def _keys(group_by: str | None, dialect: str) -> list[tuple[str, ColumnElement[A
     if group_by is None:
         return []
     if group_by == "day":  # the UTC date, whatever the session's time zone
-        # PostgreSQL: the day number since the epoch (timezone('UTC', …)::date costs ten times more per row)
-        day = (cast(func.floor(func.date_part("epoch", U.created_at) / literal_column("86400")), sqltypes.Integer)
-               if dialect == "postgresql" else type_coerce(func.date(U.created_at), sqltypes.String))
+        # PostgreSQL: literal SQL, the very expression of migration 0004's extended statistics
+        day = (literal_column(DAY_SQL, sqltypes.Date) if dialect == "postgresql"
+               else type_coerce(func.date(U.created_at), sqltypes.String))
         return [("day", day)]
     keys = {"provider": [("provider", U.provider)], "agent": [("agentId", U.agent_id)],
             "user": [("userId", U.user_id)], "model": [("provider", U.provider), ("model", U.model)]}
@@ -211,46 +214,6 @@ def _keys(group_by: str | None, dialect: str) -> list[tuple[str, ColumnElement[A
 
 def _count(cond: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
-
-
-_SUMS = ("first", "calls", "skipped", "successes", "fallbacks", "failures", "prompt", "completion", "total",
-         "cached", "reasoning", "cost", "unpriced")
-
-
-def _histogram(exprs: list[ColumnElement[Any]], conds: list[ColumnElement[bool]]) -> Select:
-    """Stage 1, the only pass over the ledger: every figure per group *and latency*.  A hash
-    aggregate, no sort; everything else is computed from its (small) result."""
-    is_call = U.status.in_(CALL_STATUSES)
-
-    def n(cond: ColumnElement[bool]) -> ColumnElement[int]:
-        return func.count().filter(cond)
-
-    return select(
-        *(e.label(f"k{i}") for i, e in enumerate(exprs)), U.latency_ms.label("latency"),
-        n(U.attempt == 1).label("first"), n(is_call).label("calls"), n(U.status == "skipped").label("skipped"),
-        n(U.status.in_(("success", "fallback"))).label("successes"), n(U.status == "fallback").label("fallbacks"),
-        n(U.status == "failed").label("failures"),
-        *(func.sum(col).label(name) for name, col in (
-            ("prompt", U.prompt_tokens), ("completion", U.completion_tokens), ("total", U.total_tokens),
-            ("cached", U.cached_prompt_tokens), ("reasoning", U.reasoning_tokens))),
-        func.sum(U.cost_usd).label("cost"), n(U.unpriced).label("unpriced"),
-    ).where(*conds).group_by(*exprs, U.latency_ms)
-
-
-def _rollup(h: Any, n_keys: int) -> Select:
-    """Stage 2: per group, the sums, the calls' latency sum, and the nearest-rank p95 read off the
-    cumulative latency histogram (the smallest latency whose cumulative count reaches
-    ceil(0.95 n), i.e. cum * 100 >= 95 n)."""
-    keys = [h.c[f"k{i}"] for i in range(n_keys)]
-    ranked = select(*h.c, func.sum(h.c.calls).over(partition_by=keys or None, order_by=h.c.latency).label("cum"),
-                    func.sum(h.c.calls).over(partition_by=keys or None).label("n")).subquery()
-    r = ranked.c
-    p95 = func.min(case(((r.calls > 0) & (r.cum * 100 >= r.n * 95), r.latency)))
-    return select(*(r[f"k{i}"] for i in range(n_keys)),
-                  *(type_coerce(func.sum(r.cost), Money()).label("cost") if name == "cost" else
-                    func.coalesce(func.sum(r[name]), 0).label(name) for name in _SUMS),
-                  func.count().label("buckets"), func.sum(r.latency * r.calls).label("latency_sum"),
-                  p95.label("p95")).group_by(*(r[f"k{i}"] for i in range(n_keys)))
 
 
 def _nearest_rank_sqlite(keys: list[tuple[str, ColumnElement[Any]]], conds: list[ColumnElement[bool]],
@@ -268,76 +231,37 @@ def _nearest_rank_sqlite(keys: list[tuple[str, ColumnElement[Any]]], conds: list
         ranked.c.rn == (ranked.c.n * percent + 99) // 100)
 
 
-_EPOCH = date(1970, 1, 1)
-
-
 def _key_value(value: Any) -> str:
-    """A group key as text: a PostgreSQL day number becomes its ISO date."""
-    if isinstance(value, int):
-        return (_EPOCH + timedelta(days=value)).isoformat()
+    """A group key as text: a PostgreSQL date becomes its ISO date."""
     return value.isoformat() if isinstance(value, date) else str(value)
 
 
-async def _distinct_requests(session: AsyncSession, exprs: list[ColumnElement[Any]],
-                             conds: list[ColumnElement[bool]]) -> dict[tuple[str, ...], int]:
-    """Requests that reached each group, for groups a request can span (providers, models)."""
-    pairs = select(*(e.label(f"k{i}") for i, e in enumerate(exprs)), U.request_id).where(*conds).distinct().subquery()
-    keys = [pairs.c[f"k{i}"] for i in range(len(exprs))]
-    rows = (await session.execute(select(*keys, func.count()).group_by(*keys))).all()
-    return {tuple(_key_value(v) for v in r[:-1]): r[-1] for r in rows}
-
-
-def _stats(m: Any, requests: int) -> UsageStats:
-    calls = int(m["calls"])
+def _stats(t: Tally, requests: int) -> UsageStats:
+    m = t.sums
+    calls = m["calls"]
     return UsageStats(
-        requests=requests, calls=calls, skipped=int(m["skipped"]), successes=int(m["successes"]),
-        fallbacks=int(m["fallbacks"]), failures=int(m["failures"]),
-        tokens=Tokens(*(int(m[k]) for k in ("prompt", "completion", "total", "cached", "reasoning"))),
-        cost_usd=m["cost"] if m["cost"] is not None else Decimal(0), unpriced_calls=int(m["unpriced"]),
-        avg_latency_ms=int(m["latency_sum"]) / calls if calls else None,
-        p95_latency_ms=int(m["p95"]) if m["p95"] is not None else None,
+        requests=requests, calls=calls, skipped=m["skipped"], successes=m["successes"], fallbacks=m["fallbacks"],
+        failures=m["failures"],
+        tokens=Tokens(*(m[k] for k in ("prompt", "completion", "total", "cached", "reasoning"))),
+        cost_usd=t.cost, unpriced_calls=m["unpriced"], avg_latency_ms=m["latency_sum"] / calls if calls else None,
+        p95_latency_ms=t.p95,
     )
 
 
 async def _report(session: AsyncSession, keys: list[tuple[str, ColumnElement[Any]]],
                   conds: list[ColumnElement[bool]]) -> tuple[UsageStats, dict[tuple[str, ...], UsageStats]]:
-    """The totals and every group's figures from ONE pass over the ledger (plus one for the
-    distinct request count when a request can span groups): the per-(group, latency) histogram
-    is read once, rolled up per group, and again over all groups for the totals.  `requests` is
-    otherwise the number of first attempts: every request has exactly one."""
-    exprs = [e for _, e in keys]
-    n = len(exprs)
+    """The totals and every group's figures (report.py says how they are read)."""
     if session.bind.dialect.name == "postgresql":
-        # the intermediate results are small but must stay in memory; compiling them (JIT) costs
-        # more than it saves on a query this size
+        # pass 1's groups must stay in memory; compiling the query (JIT) costs more than it saves here
         await session.execute(text("SET LOCAL work_mem = '64MB'"))
         await session.execute(text("SET LOCAL jit = off"))
-        # the planner cannot know that (group, latency) pairs are few and picks a full sort: hash them
-        await session.execute(text("SET LOCAL enable_sort = off"))
-    h = _histogram(exprs, conds).cte("h")
-    if n:
-        merged = select(h.c.latency, *(func.sum(h.c[name]).label(name) for name in _SUMS)).group_by(h.c.latency)
-        totals_q = _rollup(merged.subquery(), 0)
-        groups_q = _rollup(h, n)
-        t, g = totals_q.subquery(), groups_q.subquery()
-        both = select(literal(1).label("is_total"), *(literal(None).label(f"k{i}") for i in range(n)), *t.c).union_all(
-            select(literal(0).label("is_total"), *g.c))
-        rows = (await session.execute(both)).all()
-    else:
-        rows = (await session.execute(select(literal(1).label("is_total"), *_rollup(h, 0).subquery().c))).all()
     spans = any(name in ("provider", "model") for name, _ in keys)
-    requests = await _distinct_requests(session, exprs, conds) if spans else None
-    totals, groups = UsageStats(), {}
-    for r in rows:
-        m = r._mapping
-        if not m["buckets"]:
-            continue  # the single row of an aggregate over nothing
-        if m["is_total"]:
-            totals = _stats(m, int(m["first"]))
-            continue
-        key = tuple(_key_value(r[j + 1]) for j in range(n))
-        groups[key] = _stats(m, requests.get(key, 0) if requests is not None else int(m["first"]))
-    return totals, groups
+    exprs = [e for _, e in keys]
+    totals, groups, requests = await tally(session, exprs, conds, spans)
+    if not keys:
+        return _stats(totals, totals.sums["first"]), {}
+    return (_stats(totals, totals.sums["first"]),
+            {tuple(_key_value(v) for v in key): _stats(t, requests(key, t)) for key, t in groups.items()})
 
 
 async def usage_stats(session: AsyncSession, *, user_id: str | None = None, start: datetime | None = None,
