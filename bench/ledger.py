@@ -351,7 +351,8 @@ def stats_rows(n: int, now: datetime, seed: int = 7):
             yield (uuid.uuid4(), request_id, i + 1, user, agent, provider, model, status,
                    None if last else "overloaded", None if last else "overloaded", ptok, ctok, ptok + ctok,
                    0, 0, 0, cost, pin, pout, None, None, False, None, False,
-                   rnd.randint(150, 9000) if status != "skipped" else 0, at + timedelta(milliseconds=i))
+                   rnd.randint(150, 9000) if status != "skipped" else 0, at + timedelta(milliseconds=i),
+                   True, True)  # first on its provider and model: a chain's links are distinct providers
             made += 1
             if made >= n:
                 return

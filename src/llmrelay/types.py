@@ -286,6 +286,11 @@ class Attempt:
     provider_cost_usd: str | None = None
     started_at: float = 0.0
     """Wall-clock seconds since the epoch (UTC) when the attempt began."""
+    first_on_provider: bool = True
+    """No earlier attempt of this request went to this provider (the ledger counts a provider's
+    requests by it, without a distinct count over request ids)."""
+    first_on_model: bool = True
+    """No earlier attempt of this request went to this provider and model."""
 
     def to_dict(self) -> dict:
         """The `attemptedProviders` entry of the JSON shape."""

@@ -464,3 +464,23 @@ async def test_p95_is_the_nearest_rank_of_each_groups_calls_whatever_the_latenci
             assert got == {k: nearest_rank(v) for k, v in expected.items()}
             assert {next(iter(g.key.values())): g.stats.avg_latency_ms for g in report.groups} == {
                 k: sum(v) / len(v) for k, v in expected.items()}
+
+
+async def test_a_provider_or_model_counts_a_request_once_however_often_it_was_tried(db):
+    """Retries and a second model of the same provider are calls, not more requests."""
+    rows = [usage_row(request_id="r1", attempt=1, provider="anthropic", model="claude-a", status="failed"),
+            usage_row(request_id="r1", attempt=2, provider="anthropic", model="claude-a", status="failed",
+                      first_on_provider=False, first_on_model=False),
+            usage_row(request_id="r1", attempt=3, provider="anthropic", model="claude-b", status="failed",
+                      first_on_provider=False),
+            usage_row(request_id="r1", attempt=4, provider="openai", status="fallback"),
+            usage_row(request_id="r2", attempt=1, provider="anthropic", model="claude-b")]
+    await add(db, rows)
+    async with db() as s:
+        by_provider = await usage_stats(s, start=T0, end=T0 + timedelta(days=1), group_by="provider")
+        by_model = await usage_stats(s, start=T0, end=T0 + timedelta(days=1), group_by="model")
+    assert by_provider.totals.requests == 2 and by_provider.totals.calls == 5
+    assert {g.key["provider"]: (g.stats.requests, g.stats.calls) for g in by_provider.groups} == {
+        "anthropic": (2, 4), "openai": (1, 1)}
+    assert {(g.key["provider"], g.key["model"]): (g.stats.requests, g.stats.calls) for g in by_model.groups} == {
+        ("anthropic", "claude-a"): (1, 2), ("anthropic", "claude-b"): (2, 2), ("openai", "gpt-4o"): (1, 1)}

@@ -242,3 +242,19 @@ async def test_a_caller_that_stops_listening_cancels_the_call_and_the_observer_h
 async def test_preferred_provider_goes_first(fakes, make_relay):
     result = await make_relay().chat("general-agent", "Hi", preferred_provider="ollama", preferred_model="mistral")
     assert result.used_provider == "ollama" and not result.fallback_used
+
+
+async def test_each_attempt_says_whether_it_is_the_requests_first_on_its_provider_and_model(fakes, make_relay):
+    """The ledger counts a provider's (model's) requests by these flags: a retry is on the same
+    provider and model, a second model of the same provider is a first on that model only."""
+    from llmrelay.agents import ProviderOption
+
+    agent = Agent(id="two-models", name="Two models", supported_providers=(
+        ProviderOption(provider="anthropic", model="claude-a", priority=1),
+        ProviderOption(provider="anthropic", model="claude-b", priority=2),
+        ProviderOption(provider="openai", model="gpt-4o", priority=3)))
+    fakes["anthropic"].script(faults.http_error(529), faults.http_error(529), faults.http_error(529))
+    result = await make_relay(agents={"two-models": agent}, max_retries=1).chat("two-models", "Hi")
+    assert [(a.provider, a.model, a.status, a.first_on_provider, a.first_on_model) for a in result.attempts] == [
+        ("anthropic", "claude-a", "failed", True, True), ("anthropic", "claude-a", "failed", False, False),
+        ("anthropic", "claude-b", "failed", False, True), ("anthropic", "claude-b", "success", False, False)]

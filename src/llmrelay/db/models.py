@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid, text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid, text, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .types import Money, UTCDateTime, utcnow
@@ -83,6 +83,10 @@ class AIModelUsage(Base):
     cost_mismatch: Mapped[bool] = mapped_column(Boolean, default=False)
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    first_on_provider: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    """The request's first attempt on this provider: a provider's requests are a count of these."""
+    first_on_model: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    """The request's first attempt on this provider and model."""
 
     # Each composite index also serves lookups on its first column alone: five indexes in all,
     # not nine, because every one of them costs time on the insert path.

@@ -12,14 +12,13 @@ off the rest.  Both passes are plain hash aggregates the database runs in parall
 no sort of the window and no window function.  (The former single-query form grouped by the
 exact latency: for a 30-day window by day that was ~265,000 groups to hash, sort and rank.)
 
-Where one request can span groups (by provider or model) `requests` is the number of distinct
-request ids in the group, one more pass; otherwise it is the number of first attempts.
+`requests` is the number of first attempts, or where one request can span groups (by provider
+or model) of the first attempts on the group's provider (model): flags the fallback executor sets.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -34,7 +33,8 @@ from ..db.types import Money
 BUCKET = 256
 """Latency bucket width in ms: pass 2 reads at most this many distinct latencies per group."""
 CALL_STATUSES = ("success", "fallback", "failed")
-SUMS = ("first", "calls", "skipped", "successes", "fallbacks", "failures", "prompt", "completion", "total",
+SUMS = ("first", "first_provider", "first_model",
+        "calls", "skipped", "successes", "fallbacks", "failures", "prompt", "completion", "total",
         "cached", "reasoning", "unpriced", "latency_sum")
 
 
@@ -84,7 +84,8 @@ def _pass1(exprs: list[ColumnElement[Any]], conds: list[ColumnElement[bool]]):
 
     return select(
         *(e.label(f"k{i}") for i, e in enumerate(exprs)), bucket.label("bucket"),
-        n(U.attempt == 1).label("first"), n(is_call).label("calls"), n(U.status == "skipped").label("skipped"),
+        n(U.attempt == 1).label("first"), n(U.first_on_provider).label("first_provider"),
+        n(U.first_on_model).label("first_model"), n(is_call).label("calls"), n(U.status == "skipped").label("skipped"),
         n(U.status.in_(("success", "fallback"))).label("successes"), n(U.status == "fallback").label("fallbacks"),
         n(U.status == "failed").label("failures"),
         *(func.sum(col).label(name) for name, col in (
@@ -133,19 +134,9 @@ def _nth(latencies: list[tuple[int, int]], rank: int) -> int:
     raise AssertionError("the ledger changed between the two passes")  # rows are only ever added
 
 
-async def _distinct_requests(session: AsyncSession, exprs: list[ColumnElement[Any]],
-                             conds: list[ColumnElement[bool]]) -> dict[tuple, int]:
-    """Requests that reached each group, for groups a request can span (providers, models)."""
-    pairs = select(*(e.label(f"k{i}") for i, e in enumerate(exprs)), U.request_id).where(*conds).distinct().subquery()
-    keys = [pairs.c[f"k{i}"] for i in range(len(exprs))]
-    rows = (await session.execute(select(*keys, func.count()).group_by(*keys))).all()
-    return {tuple(r[:-1]): r[-1] for r in rows}
-
-
-async def tally(session: AsyncSession, exprs: list[ColumnElement[Any]], conds: list[ColumnElement[bool]],
-                spans: bool) -> tuple[Tally, dict[tuple, Tally], Callable[[tuple, Tally], int]]:
-    """The totals and each group's Tally (keyed by the raw group key values), and how to count a
-    group's requests."""
+async def tally(session: AsyncSession, exprs: list[ColumnElement[Any]],
+                conds: list[ColumnElement[bool]]) -> tuple[Tally, dict[tuple, Tally]]:
+    """The totals and each group's Tally, keyed by the raw group key values."""
     totals, groups = Tally(), {}
     for row in (await session.execute(_pass1(exprs, conds))).all():
         m = row._mapping
@@ -156,7 +147,4 @@ async def tally(session: AsyncSession, exprs: list[ColumnElement[Any]], conds: l
         group.add(m, bucket)
         totals.add(m, bucket)
     await _pass2(session, exprs, conds, totals, groups)
-    if spans:
-        distinct = await _distinct_requests(session, exprs, conds)
-        return totals, groups, lambda key, _t: distinct.get(key, 0)
-    return totals, groups, lambda _key, t: t.sums["first"]
+    return totals, groups

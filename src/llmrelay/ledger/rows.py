@@ -60,7 +60,8 @@ _WIDTH = {c.name: c.type.length for c in _TABLE.columns if isinstance(c.type, St
 _BUILT = ("id", "request_id", "attempt", "user_id", "agent_id", "provider", "model", "status", "error_kind",
           "error_message", "prompt_tokens", "completion_tokens", "total_tokens", "cached_prompt_tokens",
           "reasoning_tokens", "cache_write_tokens", "cost_usd", "input_price", "output_price", "cached_input_price",
-          "cache_write_price", "unpriced", "provider_cost_usd", "cost_mismatch", "latency_ms", "created_at")
+          "cache_write_price", "unpriced", "provider_cost_usd", "cost_mismatch", "latency_ms", "created_at",
+          "first_on_provider", "first_on_model")
 if COLUMNS != _BUILT:  # RowCodec.build writes its tuple in this order
     raise RuntimeError(f"ai_model_usage columns changed; update ledger/rows.py: {COLUMNS}")
 _REQUEST, _USER, _AGENT, _PROVIDER, _MODEL = (_WIDTH[c] for c in ("request_id", "user_id", "agent_id", "provider",
@@ -125,6 +126,8 @@ def build_row(ctx: RequestContext, attempt: Attempt, book: PriceBook) -> dict[st
         "cost_mismatch": costs_differ(cost, theirs),
         "latency_ms": attempt.latency_ms,
         "created_at": created,
+        "first_on_provider": attempt.first_on_provider,
+        "first_on_model": attempt.first_on_model,
     }
 
 
@@ -296,6 +299,7 @@ class RowCodec:
             null if cost < 0 else self.money(cost), *(rate.columns if rate is not None else self._unpriced),
             self.flag[cost < 0], null, self.flag[0], attempt.latency_ms,
             self._sqlite_time(micro) if self.sqlite else datetime.fromtimestamp(started, UTC),
+            self.flag[attempt.first_on_provider], self.flag[attempt.first_on_model],
         )
 
     def _sqlite_time(self, micro: int) -> str:
@@ -367,6 +371,8 @@ class RowCodec:
         """The driver row of a spool line; ValueError, KeyError, TypeError or ArithmeticError when
         the line is not one (a write a crash cut short) or holds a value no column takes."""
         row = json.loads(line)
+        for flag in ("first_on_provider", "first_on_model"):  # a line spooled before migration 0005: a
+            row.setdefault(flag, True)  # guess, right unless the request had tried this provider before
         row["id"] = uuid.UUID(row["id"])
         row["created_at"] = datetime.fromisoformat(row["created_at"])
         return self.from_dict(row)

@@ -4,7 +4,8 @@ Every figure is computed by the database, the same way on SQLite and PostgreSQL,
 half-open window ``start <= created_at < end`` (UTC):
 
     requests        requests in the group: its first attempts (every request has exactly one);
-                    by provider or model, where one request can span groups, distinct request ids
+                    by provider or model, where one request can span groups, the requests that
+                    reached it: their first attempts on it (`first_on_provider` / `first_on_model`)
     calls           attempts actually made: status success, fallback or failed (skips excluded)
     successes       success + fallback          success_rate   successes / calls
     fallbacks       status fallback             fallback_rate  fallbacks / successes
@@ -255,13 +256,13 @@ async def _report(session: AsyncSession, keys: list[tuple[str, ColumnElement[Any
         # pass 1's groups must stay in memory; compiling the query (JIT) costs more than it saves here
         await session.execute(text("SET LOCAL work_mem = '64MB'"))
         await session.execute(text("SET LOCAL jit = off"))
-    spans = any(name in ("provider", "model") for name, _ in keys)
-    exprs = [e for _, e in keys]
-    totals, groups, requests = await tally(session, exprs, conds, spans)
+    names = [name for name, _ in keys]
+    first = "first_model" if "model" in names else "first_provider" if "provider" in names else "first"
+    totals, groups = await tally(session, [e for _, e in keys], conds)
     if not keys:
         return _stats(totals, totals.sums["first"]), {}
     return (_stats(totals, totals.sums["first"]),
-            {tuple(_key_value(v) for v in key): _stats(t, requests(key, t)) for key, t in groups.items()})
+            {tuple(_key_value(v) for v in key): _stats(t, t.sums[first]) for key, t in groups.items()})
 
 
 async def usage_stats(session: AsyncSession, *, user_id: str | None = None, start: datetime | None = None,

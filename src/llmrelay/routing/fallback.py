@@ -117,6 +117,8 @@ class _Run:
             usage=live.usage if live else None, finish_reason=live.finish if live else None,
             provider_cost_usd=live.cost if live else None,
             started_at=started if started is not None else time.time(),
+            first_on_provider=all(a.provider != link.provider for a in self.attempts),
+            first_on_model=all(a.provider != link.provider or a.model != link.model for a in self.attempts),
         )
         self.attempts.append(attempt)
         if self._observer is not None:
