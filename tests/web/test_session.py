@@ -127,3 +127,29 @@ async def test_session_secret_is_generated_once_with_mode_0600(inproc_app, inpro
     await sign_in(inproc_client, inproc_keys.alice)
     path = inproc_app.state.settings.home / "session.secret"
     assert path.stat().st_mode & 0o777 == 0o600 and len(path.read_bytes()) >= 32
+
+
+async def test_a_session_signed_in_on_one_worker_is_good_on_another_that_has_not_reloaded_its_keys(
+        inproc_app, inproc_client, tmp_path):
+    """With several workers a person signs in on one; the next request may land on a worker whose
+    key cache predates the key (it reloads every few seconds): it looks the key up once."""
+    import httpx
+
+    from llmrelay.api.app import create_app
+    from llmrelay.config import load_settings
+    from llmrelay.db.users import create_key, create_user
+
+    other = create_app(load_settings(env_file=None, max_retries=0, home=tmp_path / "home", key_refresh=300))
+    async with other.router.lifespan_context(other):  # its keys are loaded now, before the key exists
+        async with inproc_app.state.relay.ledger.sessions() as s, s.begin():
+            key, _ = await create_key(s, await create_user(s, "bob"))
+        assert (await sign_in(inproc_client, key)).status_code == 303
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url=str(inproc_client.base_url),
+                                     cookies=inproc_client.cookies) as second:
+            page = await second.get("/")
+            assert page.status_code == 200 and "bob" in page.text
+            assert (await second.get("/api/ai/config")).status_code == 200
+            async with inproc_app.state.relay.ledger.sessions() as s, s.begin():
+                await s.execute(update(ApiKey).values(revoked_at=utcnow()))
+            await other.state.keys.reload()
+            assert (await second.get("/")).status_code == 303  # revoked: signed out there too

@@ -112,6 +112,26 @@ class KeyCache:
 
     def principal_by_key_id(self, key_id: str) -> Principal | None:
         """The principal of the live key with this id, from memory only: a web session names its key
-        by id, and signing in put the key in memory (in other workers, the next reload does), so a
-        revoked key ends its sessions with the next reload."""
+        by id, so a revoked key ends its sessions with the next reload.  (`load_key_id` first, for a
+        key made a moment ago in another worker.)"""
         return self._by_id.get(key_id)
+
+    async def load_key_id(self, key_id: str) -> None:
+        """Looks a key id this worker does not know yet up once (a session signed in on another
+        worker, with a key younger than the last reload); unknown ids are remembered as unknown
+        until the next reload, like unknown keys."""
+        if key_id in self._by_id or key_id in self._unknown:
+            return
+        try:
+            wanted = uuid.UUID(key_id)
+        except ValueError:
+            return
+        async with self._sessions() as s:
+            row = (await s.execute(select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(
+                ApiKey.id == wanted, ApiKey.revoked_at.is_(None), User.disabled.is_(False)))).first()
+        if row is None:
+            self._unknown[key_id] = time.monotonic()
+            return
+        k, u = row
+        found = self._keys[k.key_hash] = Principal(u.id, u.name, u.is_admin, str(k.id), u.rpm_limit, u.tpm_limit)
+        self._by_id[found.key_id] = found

@@ -17,7 +17,7 @@ from .errors import Problem
 async def current_user(request: Request) -> Principal:
     key = presented_key(request)
     if key is None:
-        return _session_user(request)
+        return await _session_user(request)
     principal = await request.app.state.keys.principal(key)
     if principal is None:
         raise Problem(401, "invalid or revoked API key", code="invalid_api_key", headers={"www-authenticate": "Bearer"})
@@ -26,11 +26,11 @@ async def current_user(request: Request) -> Principal:
     return principal
 
 
-def _session_user(request: Request) -> Principal:
+async def _session_user(request: Request) -> Principal:
     """No key header: the web UI's session cookie may stand in for a key on /api (never on /v1, which
     stays key-only), with an X-CSRF-Token on state-changing requests."""
     if not request.scope["path"].startswith("/v1/"):
-        principal, why = api_principal(request)
+        principal, why = await api_principal(request)
         if principal is not None:
             request.scope["state"]["user_id"] = principal.user_id
             return principal

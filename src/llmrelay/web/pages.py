@@ -41,7 +41,7 @@ def _signin_page(request: Request, next_path: str, error: str | None = None) -> 
 @router.get("/signin")
 async def signin_form(request: Request, next: str | None = None) -> Response:
     target = session.safe_next(next)
-    if session.page_user(request) is not None:
+    if await session.resolve(request) is not None:
         return RedirectResponse(target, 303)
     return _signin_page(request, target)
 
@@ -66,7 +66,7 @@ async def signin(request: Request) -> Response:
 
 @router.post("/signout")
 async def signout(request: Request) -> Response:
-    found = session.session_from_cookie(request)
+    found = await session.resolve(request)
     form = await _form(request)
     if found is not None and not session.codec(request).csrf_ok(found.nonce, form.get("csrf_token")):
         return Response("CSRF token missing or wrong: sign out from the page's button.", 403,

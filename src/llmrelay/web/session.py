@@ -148,13 +148,28 @@ def session_from_cookie(request: Request) -> WebSession | None:
     return found
 
 
+async def resolve(request: Request) -> WebSession | None:
+    """`session_from_cookie`, after making sure this worker knows the cookie's key (signing in may
+    have happened on another worker a moment ago).  Every request path that reads the session
+    awaits this first; the sync readers (templates) then find the answer cached."""
+    cached = request.scope.setdefault("state", {}).get("web_session", False)
+    if cached is not False:
+        return cached
+    raw = request.cookies.get(COOKIE)
+    data = codec(request).loads(raw) if raw else None
+    if data is not None:
+        await request.app.state.keys.load_key_id(data["k"])
+    return session_from_cookie(request)
+
+
 def page_user(request: Request) -> Principal | None:
     """The signed-in user of a page request, or None."""
     found = session_from_cookie(request)
     return found.principal if found else None
 
 
-def require_page_user(request: Request) -> Principal:
+async def require_page_user(request: Request) -> Principal:
+    await resolve(request)
     found = page_user(request)
     if found is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -212,11 +227,11 @@ def clear_signin_cookie(request: Request, response: Response) -> None:
     response.delete_cookie(SIGNIN_COOKIE, path="/signin", httponly=True, samesite="strict", secure=_secure(request))
 
 
-def api_principal(request: Request) -> tuple[Principal | None, str | None]:
+async def api_principal(request: Request) -> tuple[Principal | None, str | None]:
     """For `api.deps.current_user` when no key header came: (the session's principal, None), or
     (None, why not) — "missing" without a session, "csrf" for a state-changing request whose
     X-CSRF-Token is absent or wrong."""
-    found = session_from_cookie(request)
+    found = await resolve(request)
     if found is None:
         return None, "missing"
     if request.method not in SAFE_METHODS and not codec(request).csrf_ok(found.nonce,
