@@ -438,7 +438,8 @@ async def bench_stats(n: int, runs: int = 5) -> dict:
 
         @sqlalchemy.event.listens_for(engine.sync_engine, "before_cursor_execute")
         def _capture(_conn, _cursor, statement, parameters, _context, _many) -> None:
-            captured.append((statement, tuple(parameters or ())))
+            if not statement.lstrip().upper().startswith("SET"):  # (EXPLAIN takes queries only)
+                captured.append((statement, tuple(parameters or ())))
 
         cases = [(g, None) for g in ("provider", "agent", "model", "day", "user")] + [("day", USERS[3])]
         out["queries"] = []
