@@ -51,7 +51,8 @@ async def test_models_carry_the_seeded_prices_exactly(app, client, keys):
         "provider": "openai", "model": "gpt-4o",
         "pricePer1M": {"input": "2.5", "output": "10", "cachedInput": "1.25", "cacheWrite": None},
         "costTier": "medium", "contextWindow": 128_000, "maxOutputTokens": 16_384, "enabled": True,
-        "disabledReason": None}
+        "disabledReason": None, "recent": {"windowMinutes": 1440, "calls": 0, "successes": 0, "successRate": None,
+                                           "p50LatencyMs": None}}
     assert models[("anthropic", "claude-3-5-sonnet-20241022")]["pricePer1M"] == {
         "input": "3", "output": "15", "cachedInput": "0.3", "cacheWrite": "3.75"}
     assert models[("openai", "gpt-4o-mini")]["costTier"] == "low"
@@ -143,6 +144,29 @@ async def test_provider_p50_is_the_nearest_rank_median_of_the_window(app, client
     assert (google["calls"], google["p50LatencyMs"]) == (6, 20)
     google = {p["provider"]: p for p in await get(client, keys, "/api/ai/providers", window=1)}["google"]["recent"]
     assert (google["calls"], google["successRate"], google["p50LatencyMs"]) == (0, None, None)
+
+
+async def test_each_model_carries_its_own_recent_median_latency(app, client, keys):
+    """The model selector's speed indicator: per provider *and model*, over the last day by default.
+    gemini-2.0-flash: 300, 100, 200 ms (p50 = 2nd of 3 = 200); gemini-2.5-pro: 900 ms, and 2,000 ms
+    two days ago (outside the default window); a model without calls has no figure."""
+    now = datetime.now(UTC)
+    rows = [("gemini-2.0-flash", 300, 5), ("gemini-2.0-flash", 100, 50), ("gemini-2.0-flash", 200, 600),
+            ("gemini-2.5-pro", 900, 30), ("gemini-2.5-pro", 2000, 2 * 24 * 60)]
+    async with app.state.relay.ledger.sessions() as s, s.begin():
+        await s.execute(insert(AIModelUsage), [
+            {"id": uuid.uuid4(), "request_id": uuid.uuid4().hex, "attempt": 1, "user_id": "someone",
+             "agent_id": "summarizer-agent", "provider": "google", "model": model, "status": "success",
+             "latency_ms": ms, "created_at": now - timedelta(minutes=ago)} for model, ms, ago in rows])
+    models = {(m["provider"], m["model"]): m["recent"] for m in await get(client, keys, "/api/ai/models")}
+    assert models[("google", "gemini-2.0-flash")] == {"windowMinutes": 1440, "calls": 3, "successes": 3,
+                                                      "successRate": 1.0, "p50LatencyMs": 200}
+    assert (models[("google", "gemini-2.5-pro")]["calls"], models[("google", "gemini-2.5-pro")]["p50LatencyMs"]) == (
+        1, 900)
+    assert models[("openai", "gpt-4o")]["p50LatencyMs"] is None and models[("openai", "gpt-4o")]["calls"] == 0
+    hour = {(m["provider"], m["model"]): m["recent"] for m in await get(client, keys, "/api/ai/models", window=60)}
+    assert (hour[("google", "gemini-2.0-flash")]["calls"], hour[("google", "gemini-2.0-flash")]["p50LatencyMs"]) == (
+        2, 100)  # 300 and 100 ms: the 1st of 2
 
 
 @pytest.mark.parametrize("window", [0, 1441, "an hour"])

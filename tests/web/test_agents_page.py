@@ -5,6 +5,7 @@ phone width."""
 from __future__ import annotations
 
 import re
+import time
 
 import helpers
 from playwright.sync_api import expect
@@ -134,3 +135,32 @@ def test_agents_page_fits_a_phone(live_server, phone_page, sign_in, screenshot):
     expect(page.locator("#agents-app")).to_have_attribute("data-state", "ready")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     screenshot(page, "agents-phone")
+
+
+def test_the_speed_indicator_shows_each_models_own_median_latency(live_server, signed_in_page):
+    """After calls to the summarizer's primary, its option shows that model's median latency (the
+    figure /api/ai/models gives); a model nobody called shows its provider's, or no data."""
+    agent = "summarizer-agent"
+    live_server.api("DELETE", f"/api/ai/config/{agent}")
+    for i in range(3):
+        assert live_server.chat(f"summarise {i}", agent=agent)["usedProvider"] == "google"
+    deadline = time.monotonic() + 10
+    while True:  # the ledger writer commits its batch within a flush interval
+        models = {(m["provider"], m["model"]): m["recent"] for m in live_server.api("GET", "/api/ai/models").json()}
+        flash = models[("google", "gemini-2.0-flash")]
+        if flash["calls"] >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert flash["calls"] >= 3 and flash["p50LatencyMs"] is not None
+    page = open_agent(signed_in_page, live_server, agent)
+    page.locator("#model-selector-wrap > summary").click()
+    option = page.locator('#model-selector .model-option:has(input[value="google/gemini-2.0-flash"]) .speed')
+    expect(option).to_have_attribute("data-of", "model")
+    expect(option).to_have_attribute("data-p50", str(flash["p50LatencyMs"]))
+    assert "gemini-2.0-flash" in option.get_attribute("title")
+    never = [key for key, recent in models.items() if key[0] == "google" and recent["calls"] == 0]
+    assert never, "some google model was never called"
+    other = page.locator(f'#model-selector .model-option:has(input[value="google/{never[0][1]}"]) .speed')
+    expect(other).to_have_count(1)  # every known model is offered: the agent's links, then the others
+    expect(other).not_to_have_attribute("data-of", "model")
+    assert page.js_errors == []

@@ -319,27 +319,40 @@ class ProviderHealth:
                 "p50LatencyMs": self.p50_latency_ms}
 
 
+async def _recent(session: AsyncSession, keys: list[tuple[str, ColumnElement[Any]]], start: datetime,
+                  end: datetime | None) -> dict[tuple, tuple[int, int, int | None]]:
+    """Per group of `keys` with calls in the window: (calls, successes, nearest-rank median latency)."""
+    conds = window_filters(start=start, end=end)
+    exprs = [e for _, e in keys]
+    cols: list[ColumnElement[Any]] = [*exprs, func.count().label("calls"),
+                                      _count(U.status.in_(("success", "fallback"))).label("successes")]
+    postgres = session.bind.dialect.name == "postgresql"
+    if postgres:
+        cols.append(func.percentile_disc(0.5).within_group(U.latency_ms).label("p50"))
+    rows = (await session.execute(select(*cols).where(*conds, U.status.in_(CALL_STATUSES)).group_by(*exprs))).all()
+    n = len(exprs)
+    if postgres:
+        p50 = {tuple(r[:n]): r.p50 for r in rows}
+    else:
+        p50 = {tuple(r[:n]): r[n] for r in (await session.execute(_nearest_rank_sqlite(keys, conds, 50))).all()}
+    return {tuple(r[:n]): (int(r.calls), int(r.successes), p50.get(tuple(r[:n]))) for r in rows}
+
+
 async def provider_health(session: AsyncSession, start: datetime,
                           end: datetime | None = None) -> dict[str, ProviderHealth]:
     """Per provider with calls in ``start <= created_at < end``: calls (skips excluded),
     successes, and the nearest-rank median latency, the ceil(n/2)-th smallest (PostgreSQL
     percentile_disc(0.5)).  Meant for a short recent window: it reads only that window's rows,
     through the created_at index."""
-    dialect = session.bind.dialect.name
-    conds = window_filters(start=start, end=end)
-    is_call = U.status.in_(CALL_STATUSES)
-    cols: list[ColumnElement[Any]] = [U.provider, func.count().label("calls"),
-                                      _count(U.status.in_(("success", "fallback"))).label("successes")]
-    if dialect == "postgresql":
-        cols.append(func.percentile_disc(0.5).within_group(U.latency_ms).label("p50"))
-    rows = (await session.execute(select(*cols).where(*conds, is_call).group_by(U.provider))).all()
-    if dialect == "postgresql":
-        p50 = {r.provider: r.p50 for r in rows}
-    else:
-        ranked = await session.execute(_nearest_rank_sqlite([("provider", U.provider)], conds, 50))
-        p50 = {provider: latency for provider, latency in ranked.all()}
-    return {r.provider: ProviderHealth(r.provider, int(r.calls), int(r.successes), p50.get(r.provider))
-            for r in rows}
+    found = await _recent(session, [("provider", U.provider)], start, end)
+    return {key[0]: ProviderHealth(key[0], *figures) for key, figures in found.items()}
+
+
+async def model_health(session: AsyncSession, start: datetime,
+                       end: datetime | None = None) -> dict[tuple[str, str], ProviderHealth]:
+    """`provider_health` per (provider, model): the model selector's speed indicator."""
+    found = await _recent(session, [("provider", U.provider), ("model", U.model)], start, end)
+    return {key: ProviderHealth(key[0], *figures) for key, figures in found.items()}
 
 
 __all__ = [
@@ -352,6 +365,7 @@ __all__ = [
     "UsageReport",
     "UsageStats",
     "agent_performance",
+    "model_health",
     "provider_health",
     "unpriced_usage",
     "usage_stats",

@@ -27,7 +27,7 @@ from starlette.responses import Response
 
 from ... import catalog
 from ...ledger.pricing import WILDCARD, Price, money
-from ...ledger.stats import provider_health
+from ...ledger.stats import ProviderHealth, model_health, provider_health
 from ...providers.registry import known_providers
 from ..deps import CurrentUser, RelayDep
 
@@ -43,6 +43,14 @@ class PricePer1M(BaseModel):
     cacheWrite: str | None
 
 
+class RecentCalls(BaseModel):
+    windowMinutes: int
+    calls: int
+    successes: int
+    successRate: float | None
+    p50LatencyMs: int | None
+
+
 class ModelOut(BaseModel):
     provider: str
     model: str
@@ -52,19 +60,12 @@ class ModelOut(BaseModel):
     maxOutputTokens: int | None
     enabled: bool
     disabledReason: str | None
+    recent: RecentCalls
 
 
 class Circuit(BaseModel):
     model: str
     state: Literal["open", "half_open"]
-
-
-class RecentCalls(BaseModel):
-    windowMinutes: int
-    calls: int
-    successes: int
-    successRate: float | None
-    p50LatencyMs: int | None
 
 
 class ProviderOut(BaseModel):
@@ -95,12 +96,16 @@ def _tier(price: Price | None) -> str | None:
     return catalog.cost_tier(v["input"], v["output"])
 
 
-@router.get("/models", summary="Every known model: price per 1M tokens, cost tier, limits, enabled",
+@router.get("/models", summary="Every known model: price per 1M tokens, cost tier, limits, enabled, recent median latency",
             response_model=list[ModelOut])
 async def list_models(user: CurrentUser, relay: RelayDep,
-                      provider: Annotated[ProviderName | None, Query(description="Only this provider's models")] = None
+                      provider: Annotated[ProviderName | None, Query(description="Only this provider's models")] = None,
+                      window: int = Query(MAX_WINDOW_MINUTES, ge=1, le=MAX_WINDOW_MINUTES,
+                                          description="Minutes of the ledger `recent` reads, up to a day")
                       ) -> Response:
     book = relay.ledger.recorder.prices  # type: ignore[union-attr]
+    async with relay.ledger.sessions() as s:  # type: ignore[union-attr]
+        health = await model_health(s, datetime.now(UTC) - timedelta(minutes=window))
     keys = set(catalog.KNOWN_MODELS) | {(p.provider, p.model) for p in book.current() if p.model != WILDCARD}
     status = {p.name: p for p in relay.settings.providers()}
     out = []
@@ -117,8 +122,16 @@ async def list_models(user: CurrentUser, relay: RelayDep,
             "maxOutputTokens": facts.max_output_tokens if facts else None,
             "enabled": bool(ps and ps.enabled),
             "disabledReason": None if ps is None or ps.enabled else ps.disabled_reason,
+            "recent": _recent(window, health.get((prov, model))),
         })
     return _json(out)
+
+
+def _recent(window: int, h: ProviderHealth | None) -> dict[str, Any]:
+    """Calls in the last `window` minutes of the ledger (every user's: a provider's speed is
+    everyone's), their success rate and median latency."""
+    return {"windowMinutes": window, "calls": h.calls if h else 0, "successes": h.successes if h else 0,
+            "successRate": h.success_rate if h else None, "p50LatencyMs": h.p50_latency_ms if h else None}
 
 
 def _without_credentials(url: str) -> str:
@@ -148,7 +161,6 @@ async def list_providers(user: CurrentUser, relay: RelayDep,
             "provider": ps.name, "enabled": ps.enabled, "disabledReason": ps.disabled_reason,
             "baseUrl": _without_credentials(ps.base_url),
             "circuits": [{"model": m, "state": state} for (p, m), state in sorted(circuits.items()) if p == ps.name],
-            "recent": {"windowMinutes": window, "calls": h.calls if h else 0, "successes": h.successes if h else 0,
-                       "successRate": h.success_rate if h else None, "p50LatencyMs": h.p50_latency_ms if h else None},
+            "recent": _recent(window, h),
         })
     return _json(out)

@@ -2,8 +2,8 @@
  * answers first, the model selector), its chat (chat.js) and its fallback chain editor (chain.js).
  *
  * Data: GET /api/ai/agents (agents, their links with enabled/disabledReason, your saved config),
- * GET /api/ai/models (prices, tiers, context windows), GET /api/ai/providers (median latency of
- * each provider over the last hour, the speed indicator). Choosing a model saves it as the
+ * GET /api/ai/models (prices, tiers, context windows, each model's median latency over the last
+ * day), GET /api/ai/providers (each provider's over the last hour: the speed indicator's fallback). Choosing a model saves it as the
  * primary through POST /api/ai/config, keeping the rest of the chain.
  */
 "use strict";
@@ -41,16 +41,24 @@
     return chain.find((l) => providerStatus(l.provider).enabled) || chain[0];
   }
 
-  function speed(provider) {
-    const p = state.providers[provider];
-    const p50 = p && p.recent ? p.recent.p50LatencyMs : null;
-    if (p50 === null || p50 === undefined) {
-      return el("span", { class: "speed speed-none", title: "No calls to this provider in the last hour" }, "no data yet");
+  /** The speed indicator: this model's median latency over the last day (GET /api/ai/models),
+   * else its provider's over the last hour (GET /api/ai/providers), else "no data yet". */
+  function speed(info) {
+    const own = info.recent && info.recent.calls ? info.recent : null;
+    const p = state.providers[info.provider];
+    const theirs = p && p.recent && p.recent.calls ? p.recent : null;
+    const found = own || theirs;
+    if (!found || found.p50LatencyMs === null) {
+      return el("span", { class: "speed speed-none", title: "No calls to this model or its provider yet" }, "no data yet");
     }
+    const p50 = found.p50LatencyMs;
     const [level, word] = p50 < 1500 ? [3, "fast"] : p50 < 5000 ? [2, "medium"] : [1, "slow"];
-    return el("span", { class: `speed speed-${level}`,
-                        title: `Median latency of ${provider} over the last hour: ${p50} ms (per provider, all its models)` },
-      "●".repeat(level) + "○".repeat(3 - level), ` ${word} · ${LR.ms(p50)}`);
+    const hours = Math.round(found.windowMinutes / 60);
+    const title = own
+      ? `Median latency of ${info.provider}/${info.model}: ${p50} ms over ${own.calls} calls in the last ${hours} h`
+      : `No calls to this model yet; median latency of ${info.provider} (all its models): ${p50} ms over the last ${hours} h`;
+    return el("span", { class: `speed speed-${level}`, title, dataset: { p50: String(p50), of: own ? "model" : "provider" } },
+      "●".repeat(level) + "○".repeat(3 - level), ` ${word} · ${LR.ms(p50)}` + (own ? "" : " (provider)"));
   }
 
   function price(info) {
@@ -86,7 +94,7 @@
         el("span", { class: "opt-name" }, linkKey(link)), " ", LR.tierBadge(info.costTier),
         el("span", { class: "opt-facts" }, price(info),
           el("span", { class: "ctx" }, info.contextWindow ? `${LR.tokensShort(info.contextWindow)} context` : "context ?"),
-          speed(link.provider)),
+          speed(info)),
         status.enabled ? null : el("span", { class: "reason" }, status.reason)));
   }
 
