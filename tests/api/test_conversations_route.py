@@ -30,3 +30,25 @@ async def test_another_user_and_an_unknown_id_get_the_same_404(client, keys, fak
         assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
         assert r.json()["field"] == "conversationId"
     assert (await client.get(f"/api/ai/conversations/{cid}")).status_code == 401
+
+
+async def test_an_answer_comes_back_with_its_badge_from_the_ledger(app, client, keys, fakes):
+    """After a reload the page shows each answer's badge again: tokens, cost, time, and the
+    fallback with the failed attempt, as the ledger recorded them for that request."""
+    from llmrelay.testing import faults
+
+    fakes["anthropic"].script(faults.http_error(529))
+    sent = (await client.post("/api/ai/agents", headers=keys.auth("alice"),
+                              json={"agentId": "general-agent", "message": "Hello?"})).json()
+    assert sent["fallbackUsed"] is True
+    await app.state.relay.ledger.recorder.flush()
+    msgs = (await client.get(f"/api/ai/conversations/{sent['conversationId']}", headers=keys.auth("alice"))).json()[
+        "messages"]
+    assert msgs[0]["usage"] is None  # the question
+    usage = msgs[1]["usage"]
+    assert usage["tokensUsed"] == sent["tokensUsed"] and usage["costUsd"] == sent["costUsd"]
+    assert usage["fallbackUsed"] is True and 0 <= usage["generationTime"] <= sent["generationTime"]
+    fields = ("provider", "model", "status", "errorKind")
+    assert [{k: a[k] for k in fields} for a in usage["attemptedProviders"]] == [
+        {k: a[k] for k in fields} for a in sent["attemptedProviders"]]
+    assert usage["attemptedProviders"][0]["status"] == "failed" and usage["attemptedProviders"][0]["error"]

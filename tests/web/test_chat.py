@@ -5,6 +5,7 @@ with <script> or an onerror image is shown as text and never runs."""
 from __future__ import annotations
 
 import re
+import time
 
 from playwright.sync_api import expect
 
@@ -82,6 +83,20 @@ def test_fallback_badge_expands_to_the_failed_attempt(live_server, signed_in_pag
     expect(failed).to_contain_text(f"anthropic/{SONNET}")
     expect(failed).to_contain_text("overloaded")
     screenshot(page, "chat-fallback")
+
+    # after a reload the badge comes back from the ledger, fallback and failed attempt included
+    cid = page.evaluate("Object.entries(localStorage).find(([k]) => k.endsWith('.general-agent'))[1]")
+    deadline = time.monotonic() + 10
+    while live_server.api("GET", f"/api/ai/conversations/{cid}").json()["messages"][-1]["usage"] is None:
+        assert time.monotonic() < deadline, "the ledger never had the request's rows"
+        time.sleep(0.1)
+    page.reload()
+    restored = page.locator(".msg.assistant .answer-badge").last
+    expect(restored).to_have_attribute("data-fallback", "yes")
+    expect(restored.locator(".b-tokens")).to_contain_text(re.compile(r"\d+ tokens"))
+    expect(restored.locator(".b-cost")).to_contain_text("$")
+    restored.locator("details.fallback summary").click()
+    expect(restored.locator(".attempt-failed")).to_contain_text(f"anthropic/{SONNET}")
     assert page.js_errors == []
 
 

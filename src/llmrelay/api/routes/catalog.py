@@ -96,7 +96,7 @@ def _tier(price: Price | None) -> str | None:
     return catalog.cost_tier(v["input"], v["output"])
 
 
-@router.get("/models", summary="Every known model: price per 1M tokens, cost tier, limits, enabled, recent median latency",
+@router.get("/models", summary="Every known model: price per 1M tokens, cost tier, limits, enabled, recent latency",
             response_model=list[ModelOut])
 async def list_models(user: CurrentUser, relay: RelayDep,
                       provider: Annotated[ProviderName | None, Query(description="Only this provider's models")] = None,

@@ -104,8 +104,12 @@
           else if (m.role === "assistant") {
             const bubble = this.addAssistant();
             this.finish(bubble, m.content, null);
-            bubble.meta.replaceChildren(el("div", { class: "answer-badge restored" },
-              el("span", { class: "b-provider" }, m.provider || "?"), el("span", { class: "b-model" }, m.model || "?")));
+            // the badge again, from the ledger's rows of that request (just provider and model
+            // while they are still being written)
+            bubble.meta.replaceChildren(m.usage
+              ? badge({ ...m.usage, usedProvider: m.provider, model: m.model })
+              : el("div", { class: "answer-badge restored" },
+                el("span", { class: "b-provider" }, m.provider || "?"), el("span", { class: "b-model" }, m.model || "?")));
           }
         }
         this.scroll();
