@@ -22,7 +22,6 @@ they are emptied after every test.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +29,9 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.servers import Server, cli  # one way to start `llmrelay serve`, shared
 
 from llmrelay.testing import FakeServers
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
-from test_server_process import Server, cli  # one way to start `llmrelay serve`, shared
 
 CHROMIUM = Path("/usr/bin/chromium")
 SKIP_REASON = (f"chromium not found at {CHROMIUM}: install Debian's chromium (apt-get install chromium) "

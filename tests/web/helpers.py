@@ -81,7 +81,7 @@ async def sign_in(client: httpx.AsyncClient, key: str, next_path: str | None = N
 def server_without_openai(live_server, tmp_path_factory):
     """A second `llmrelay serve` on the same fakes with OPENAI_API_KEY unset (OpenAI disabled, with
     its reason), and its own home; yields (url, admin key)."""
-    from test_server_process import Server  # on sys.path through tests/web/conftest.py
+    from tests.servers import Server
 
     workdir = tmp_path_factory.mktemp("web-no-openai")
     env = {k: v for k, v in live_server.env.items() if k != "OPENAI_API_KEY"}
