@@ -1,7 +1,7 @@
 """The web UI's session: a signed, expiring, HttpOnly cookie, and the CSRF tokens that go with it.
 
 The cookie `llmrelay_session` holds `{"k": key id, "u": user id, "n": nonce}` signed with
-itsdangerous (HMAC-SHA1 over the payload and a timestamp) — never the API key itself, so a stolen
+itsdangerous (HMAC-SHA256 over the payload and a timestamp) — never the API key itself, so a stolen
 cookie cannot be turned into a key, and it dies with the key: every request looks the key id up in
 the KeyCache, which drops revoked keys at its next reload (`LLMRELAY_KEY_REFRESH`, 2 s).
 
@@ -89,8 +89,9 @@ class SessionCodec:
 
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
-        self._session = URLSafeTimedSerializer(secret, salt="llmrelay.session")
-        self._signin = URLSafeTimedSerializer(secret, salt="llmrelay.signin")
+        sha256 = {"digest_method": hashlib.sha256}
+        self._session = URLSafeTimedSerializer(secret, salt="llmrelay.session", signer_kwargs=sha256)
+        self._signin = URLSafeTimedSerializer(secret, salt="llmrelay.signin", signer_kwargs=sha256)
 
     def dumps(self, principal: Principal) -> str:
         return self._session.dumps({"k": principal.key_id, "u": principal.user_id, "n": secrets.token_urlsafe(16)})
