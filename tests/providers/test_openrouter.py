@@ -182,7 +182,7 @@ async def test_request_wire_format(provider, fake):
     recorded = fake.requests[-1]
     assert recorded.path == "/api/v1/chat/completions"
     assert recorded.headers["authorization"] == "<present>"
-    assert recorded.headers["http-referer"].startswith("https://")
+    assert "http-referer" not in recorded.headers  # optional, and llmrelay has no site of its own to name
     assert recorded.headers["x-title"] == "llmrelay"
     body = recorded.body
     assert body["messages"] == [{"role": "system", "content": "Be terse."},

@@ -70,12 +70,13 @@ class OpenRouterProvider(OpenAIProvider):
     stream_options: ClassVar[Mapping[str, Any] | None] = None
     merge_turns: ClassVar[bool] = True
     no_sampling_models = None  # OpenRouter drops parameters a model does not support
-    referer: ClassVar[str] = "https://github.com/llmrelay/llmrelay"
     title: ClassVar[str] = "llmrelay"
+    """OpenRouter's optional app attribution (`X-Title`).  Its `HTTP-Referer` names the calling
+    site; llmrelay has no site of its own to name, so it sends none rather than a made-up URL."""
     json_parse_float = str  # `usage.cost` keeps its exact decimal text, never a float
 
     def extra_headers(self) -> dict[str, str]:
-        return {"HTTP-Referer": self.referer, "X-Title": self.title}
+        return {"X-Title": self.title}
 
     # -- JSON, usage, cost --------------------------------------------------------------------
 
