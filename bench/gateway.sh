@@ -23,22 +23,10 @@ PORT="${PORT:-18500}"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 OUT="$HERE/results/$STAMP-gateway"
 mkdir -p "$OUT"
-HOME_DIR="$(mktemp -d /tmp/llmrelay-bench-home.XXXXXX)"
-
-export LLMRELAY_HOME="$HOME_DIR" OPENAI_BASE_URL="http://127.0.0.1:${MOCK_PORT:-18080}/v1" OPENAI_API_KEY=sk-mock \
-  LLMRELAY_DEFAULT_PROVIDER=openai LLMRELAY_RATE_RPM=0 LLMRELAY_RATE_TPM=0 LLMRELAY_MAX_RETRIES=0 \
-  LLMRELAY_LOG_LEVEL=warning
-unset ANTHROPIC_API_KEY GOOGLE_API_KEY OPENROUTER_API_KEY LLMRELAY_DATABASE_URL LLMRELAY_REDIS_URL || true
-
-taskset -c "${GW_CPU:-1}" "$ROOT/.venv/bin/llmrelay" serve --port "$PORT" > "$OUT/serve.log" 2>&1 &
-SERVER=$!
-trap 'kill -TERM $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  grep -q "^admin api key: " "$OUT/serve.log" 2>/dev/null && curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break
-  sleep 0.2
-done
-KEY="$(sed -n 's/^admin api key: //p' "$OUT/serve.log")"
-[[ -n "$KEY" ]] || { cat "$OUT/serve.log" >&2; exit 1; }
+. "$HERE/common.sh"
+llmrelay_env "${MOCK_PORT:-18080}"
+trap 'kill -TERM ${SERVER:-} 2>/dev/null || true' EXIT
+start_llmrelay "$PORT" "$OUT/serve.log" "${GW_CPU:-1}"
 
 CUSTOM_URL="http://127.0.0.1:$PORT" CUSTOM_LABEL=llmrelay CUSTOM_HEADERS="Authorization: Bearer $KEY" \
   TARGETS="${TARGETS:-direct litellm portkey}" PASSES="${PASSES:-2}" ROUNDS="${ROUNDS:-2}" RESULTS_DIR="$OUT" \
@@ -49,7 +37,7 @@ curl -s "http://127.0.0.1:$PORT/metrics" > "$OUT/metrics.txt"
 kill -TERM "$SERVER"
 wait "$SERVER" || true
 trap - EXIT
-"$ROOT/.venv/bin/python" - "$OUT/metrics.txt" "$HOME_DIR/llmrelay.db" <<'PY' | tee "$OUT/ledger_check.txt"
+"$ROOT/.venv/bin/python" - "$OUT/metrics.txt" "$LLMRELAY_HOME/llmrelay.db" <<'PY' | tee "$OUT/ledger_check.txt"
 import re, sqlite3, sys
 answered = 0
 for line in open(sys.argv[1]):

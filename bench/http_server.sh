@@ -18,15 +18,13 @@ PORT=18502
 MOCK_PORT=18082
 OUT="$HERE/results/http-server-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$OUT"
-export LLMRELAY_HOME="$(mktemp -d /tmp/llmrelay-server-bench.XXXXXX)" \
-  OPENAI_BASE_URL="http://127.0.0.1:$MOCK_PORT/v1" OPENAI_API_KEY=sk-mock LLMRELAY_DEFAULT_PROVIDER=openai \
-  LLMRELAY_RATE_RPM=0 LLMRELAY_RATE_TPM=0 LLMRELAY_MAX_RETRIES=0 LLMRELAY_LOG_LEVEL=warning
-unset ANTHROPIC_API_KEY GOOGLE_API_KEY OPENROUTER_API_KEY LLMRELAY_DATABASE_URL LLMRELAY_REDIS_URL || true
+. "$HERE/common.sh"
+llmrelay_env "$MOCK_PORT"
 BIN="$ROOT/.venv/bin"
 "$BIN/llmrelay" db upgrade > /dev/null
 "$BIN/llmrelay" users add bench --admin > /dev/null
 KEY="$("$BIN/llmrelay" keys create --user bench | tail -1)"
-printf '{"model":"mock","messages":[{"role":"user","content":"Say hello."}],"max_tokens":32}' > "$OUT/body.json"
+write_body "$OUT/body.json"
 
 taskset -c 0 "$DEPS/venv-harness/bin/python" "$HARNESS/mock/mock_upstream.py" --port "$MOCK_PORT" \
   --max-seconds 900 > "$OUT/mock.log" 2>&1 &

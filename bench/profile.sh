@@ -18,25 +18,16 @@ PORT="${PORT:-18501}"
 MOCK_PORT="${MOCK_PORT:-18081}"
 OUT="$HERE/results/profile-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$OUT"
-HOME_DIR="$(mktemp -d /tmp/llmrelay-profile-home.XXXXXX)"
 [[ -x "$ROOT/.venv/bin/py-spy" ]] || { echo "py-spy is missing: .venv/bin/pip install py-spy" >&2; exit 1; }
 
 taskset -c 0 "$DEPS/venv-harness/bin/python" "$HARNESS/mock/mock_upstream.py" --port "$MOCK_PORT" \
   --max-seconds 600 > "$OUT/mock.log" 2>&1 &
 MOCK=$!
-export LLMRELAY_HOME="$HOME_DIR" OPENAI_BASE_URL="http://127.0.0.1:$MOCK_PORT/v1" OPENAI_API_KEY=sk-mock \
-  LLMRELAY_DEFAULT_PROVIDER=openai LLMRELAY_RATE_RPM=0 LLMRELAY_RATE_TPM=0 LLMRELAY_MAX_RETRIES=0 \
-  LLMRELAY_LOG_LEVEL=warning
-unset ANTHROPIC_API_KEY GOOGLE_API_KEY OPENROUTER_API_KEY LLMRELAY_DATABASE_URL LLMRELAY_REDIS_URL || true
-taskset -c 1 "$ROOT/.venv/bin/llmrelay" serve --port "$PORT" > "$OUT/serve.log" 2>&1 &
-SERVER=$!
-trap 'kill -TERM $SERVER $MOCK 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  grep -q "^admin api key: " "$OUT/serve.log" 2>/dev/null && curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break
-  sleep 0.2
-done
-KEY="$(sed -n 's/^admin api key: //p' "$OUT/serve.log")"
-printf '{"model":"mock","messages":[{"role":"user","content":"Say hello."}],"max_tokens":32}' > "$OUT/body.json"
+. "$HERE/common.sh"
+llmrelay_env "$MOCK_PORT"
+trap 'kill -TERM ${SERVER:-} $MOCK 2>/dev/null || true' EXIT
+start_llmrelay "$PORT" "$OUT/serve.log"
+write_body "$OUT/body.json"
 
 BENCH_BODY_FILE="$OUT/body.json" BENCH_WRK_OUT="$OUT/wrk.json" taskset -c 0 wrk -t1 -c64 -d"${SECS}s" \
   -s "$HARNESS/tools/wrk_post.lua" -H "Authorization: Bearer $KEY" \

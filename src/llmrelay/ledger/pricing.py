@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import AIProviderCost
 from ..db.types import quantize, utcnow
-from ..types import Attempt, Usage, decimal_or_none
+from ..types import Attempt, Usage
 
 WILDCARD = "*"
 _THOUSAND = Decimal(1000)
@@ -109,10 +109,6 @@ def costs_differ(ours: Decimal | None, theirs: Decimal | None) -> bool:
         return False
     tolerance = max(Decimal("0.000000001"), max(abs(ours), abs(theirs)) * Decimal("0.005"))
     return abs(ours - theirs) > tolerance
-
-
-parse_usd = decimal_or_none
-"""A decimal amount from a provider's text ("0.00014", "1.4e-05"); None when absent or bad."""
 
 
 class PriceBook:

@@ -57,7 +57,7 @@ class Tally:
 
     def p95_target(self) -> tuple[int, int] | None:
         """(bucket, rank within it) of the nearest-rank p95, or None without calls."""
-        n = sum(self.buckets.values())
+        n = self.sums["calls"]  # (the histogram holds exactly the calls)
         if not n:
             return None
         rank, below = (95 * n + 99) // 100, 0

@@ -46,8 +46,8 @@ from sqlalchemy import Boolean, String
 from ..db.models import AIModelUsage
 from ..db.types import Money, quantize
 from ..redaction import redact
-from ..types import Attempt, RequestContext
-from .pricing import WILDCARD, Price, PriceBook, compute_cost, costs_differ, parse_usd
+from ..types import Attempt, RequestContext, decimal_or_none
+from .pricing import WILDCARD, Price, PriceBook, compute_cost, costs_differ
 
 LOCAL_USER = "local"
 MAX_ERROR = 2000
@@ -99,7 +99,7 @@ def build_row(ctx: RequestContext, attempt: Attempt, book: PriceBook) -> dict[st
     usage = attempt.usage
     price = book.lookup(attempt.provider, attempt.model, created)
     cost = compute_cost(usage, price)
-    theirs = parse_usd(attempt.provider_cost_usd)
+    theirs = decimal_or_none(attempt.provider_cost_usd)
     status = attempt.status
     if status == "success" and attempt.link_index > 0:
         status = "fallback"

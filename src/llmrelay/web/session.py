@@ -132,35 +132,44 @@ def codec(request: Request) -> SessionCodec:
     return found
 
 
-def session_from_cookie(request: Request) -> WebSession | None:
-    """The signed-in session the request's cookie names, if the cookie is valid and its key still live."""
-    cached = request.scope.setdefault("state", {}).get("web_session", False)
-    if cached is not False:
-        return cached
-    found = None
+def _cookie(request: Request) -> dict[str, str] | None:
+    """The session cookie's payload, if it is there and its signature and age hold."""
     raw = request.cookies.get(COOKIE)
-    if raw:
-        data = codec(request).loads(raw)
-        if data is not None:
-            principal = request.app.state.keys.principal_by_key_id(data["k"])
-            if principal is not None and principal.user_id == data["u"]:
-                found = WebSession(principal, data["n"])
+    return codec(request).loads(raw) if raw else None
+
+
+def _cached(request: Request) -> WebSession | bool | None:
+    """The session this request already settled on, or False when it has not looked yet."""
+    return request.scope.setdefault("state", {}).get("web_session", False)
+
+
+def _settle(request: Request, data: dict[str, str] | None) -> WebSession | None:
+    found = None
+    if data is not None:
+        principal = request.app.state.keys.principal_by_key_id(data["k"])
+        if principal is not None and principal.user_id == data["u"]:
+            found = WebSession(principal, data["n"])
     request.scope["state"]["web_session"] = found
     return found
 
 
+def session_from_cookie(request: Request) -> WebSession | None:
+    """The signed-in session the request's cookie names, if the cookie is valid and its key still
+    live, from memory only: request paths `await resolve()` first, the templates then read this."""
+    cached = _cached(request)
+    return _settle(request, _cookie(request)) if cached is False else cached
+
+
 async def resolve(request: Request) -> WebSession | None:
     """`session_from_cookie`, after making sure this worker knows the cookie's key (signing in may
-    have happened on another worker a moment ago).  Every request path that reads the session
-    awaits this first; the sync readers (templates) then find the answer cached."""
-    cached = request.scope.setdefault("state", {}).get("web_session", False)
+    have happened on another worker a moment ago).  The cookie is read and checked once."""
+    cached = _cached(request)
     if cached is not False:
         return cached
-    raw = request.cookies.get(COOKIE)
-    data = codec(request).loads(raw) if raw else None
+    data = _cookie(request)
     if data is not None:
         await request.app.state.keys.load_key_id(data["k"])
-    return session_from_cookie(request)
+    return _settle(request, data)
 
 
 def page_user(request: Request) -> Principal | None:
@@ -170,13 +179,12 @@ def page_user(request: Request) -> Principal | None:
 
 
 async def require_page_user(request: Request) -> Principal:
-    await resolve(request)
-    found = page_user(request)
+    found = await resolve(request)
     if found is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInRequired(target)
-    request.scope["state"]["user_id"] = found.user_id  # for the access log
-    return found
+    request.scope["state"]["user_id"] = found.principal.user_id  # for the access log
+    return found.principal
 
 
 PageUser = Annotated[Principal, Depends(require_page_user)]

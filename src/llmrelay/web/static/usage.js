@@ -43,21 +43,8 @@
 
   // -- fetching --------------------------------------------------------------------------------
 
-  async function getJSON(path) {
-    const response = await fetch(path, { credentials: "same-origin", headers: { accept: "application/json" } });
-    if (response.status === 401) {
-      location.assign("/signin?next=" + encodeURIComponent(location.pathname + location.search));
-      throw new Error("signed out");
-    }
-    if (!response.ok) {
-      let detail = response.statusText;
-      try { detail = (await response.json()).detail || detail; } catch (_) { /* not JSON */ }
-      throw new Error(`${path.split("?")[0]}: ${response.status} ${detail}`);
-    }
-    return response.json();
-  }
-
-  const usage = (groupBy) => getJSON(`/api/ai/usage?groupBy=${groupBy}&${query}`);
+  // LR.api (app.js): the session cookie, a 401 back to sign-in, a problem's detail as the error
+  const usage = (groupBy) => LR.api(`/api/ai/usage?groupBy=${groupBy}&${query}`);
 
   function showError(error) {
     const box = $("usage-error");
@@ -183,7 +170,7 @@
   async function loadRecords() {
     const more = $("records-more");
     more.disabled = true;
-    const page = await getJSON(`/api/ai/usage/records?limit=${config.pageSize}&${query}` +
+    const page = await LR.api(`/api/ai/usage/records?limit=${config.pageSize}&${query}` +
       (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
     const body = $("records-body");
     page.records.forEach((r) => body.appendChild(recordRow(r)));
