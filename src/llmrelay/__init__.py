@@ -3,11 +3,11 @@ fallback chains and an exact usage-and-cost ledger."""
 
 from .agents import Agent, load_agents
 from .config import Settings, load_settings
-from .relay import ChatResult, Relay, StreamDone, StreamFailed
-from .routing.fallback import AttemptEvent
+from .relay import Relay, Run
 from .types import (
     AllLinksFailed,
     Attempt,
+    AttemptEvent,
     ChatRequest,
     ChatResponse,
     ConfigError,
@@ -16,16 +16,21 @@ from .types import (
     Link,
     LLMRelayError,
     Message,
+    Outcome,
+    Principal,
     ProviderError,
+    RateLimited,
+    RequestOptions,
     TextDelta,
     UnknownAgent,
+    UnknownModel,
     Usage,
 )
 
 __version__ = "0.1.0"
 __all__ = [
-    "Agent", "AllLinksFailed", "Attempt", "AttemptEvent", "ChatRequest", "ChatResponse", "ChatResult",
-    "ConfigError", "ErrorKind", "InvalidRequest", "LLMRelayError", "Link", "Message", "ProviderError",
-    "Relay", "Settings", "StreamDone", "StreamFailed", "TextDelta", "UnknownAgent", "Usage", "load_agents",
-    "load_settings",
+    "Agent", "AllLinksFailed", "Attempt", "AttemptEvent", "ChatRequest", "ChatResponse", "ConfigError", "ErrorKind",
+    "InvalidRequest", "LLMRelayError", "Link", "Message", "Outcome", "Principal", "ProviderError", "RateLimited",
+    "Relay", "RequestOptions", "Run", "Settings", "TextDelta", "UnknownAgent", "UnknownModel", "Usage",
+    "load_agents", "load_settings",
 ]

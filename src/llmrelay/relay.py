@@ -1,15 +1,22 @@
-"""`Relay`: the one service object the CLI, the HTTP API and the web UI use.
+"""`Relay`, the one service object, and `Relay.run`, the one pipeline every request goes through.
 
-    async with Relay() as relay:                       # settings and agents from the environment
-        result = await relay.chat("general-agent", "Hello")
-        print(result.response, result.used_provider, result.fallback_used)
+    async with Relay() as relay:                     # settings and agents from the environment
+        outcome = await relay.run(None, "agent:general-agent", [Message("user", "Hello")])
+        print(outcome.text, outcome.link, outcome.fallback_used, outcome.cost_usd)
 
-        async for event in relay.stream("general-agent", "Tell me more", history=result.history):
-            ...                                         # AttemptEvent, TextDelta, then StreamDone/StreamFailed
+        async for event in relay.run(alice, "openai/gpt-4o", turns, RequestOptions(max_tokens=200)):
+            ...                                       # AttemptEvent, TextDelta, ..., then one Outcome
 
-It resolves the chain (request preference, else the user's saved config, else the agent's
-chain), runs it through the fallback executor, and tells every registered observer about
-every attempt (that is how the ledger hears of them).
+        outcome = await relay.chat("general-agent", "Hello", user="alice")   # one message, the same road
+
+`run(principal, target, turns, options)` resolves the target (`routing.targets`: an agent's chain
+with the caller's saved config, a provider/model, a bare model name, extra fallbacks), assembles the
+request (the agent's system prompt before the caller's, max tokens and temperature from the request,
+else the saved config, else the defaults), admits it (`routing.guards`: rate limits), walks the chain
+(`routing.fallback`), has the ledger record and price every attempt the moment it ends, spends the
+caller's tokens exactly once however the request ends (answered, failed, cancelled, abandoned
+mid-stream), and adds the cost up once.  Every ingress is a codec around it: the agents API, /v1,
+`llmrelay chat` and this Python API parse their input, run, and render the `Outcome`.
 """
 
 from __future__ import annotations
@@ -19,109 +26,56 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass, replace
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from .agents import Agent, load_agents
 from .config import Settings, load_settings
 from .ledger import Ledger
-from .ledger.pricing import money, request_cost
+from .ledger.pricing import request_cost
 from .providers.base import Provider
 from .providers.registry import build_providers, known_providers
 from .routing.breaker import CircuitBreaker
-from .routing.chain import ChainConfig, resolve_chain
-from .routing.fallback import AttemptEvent, FallbackExecutor, Outcome
+from .routing.fallback import FallbackExecutor
+from .routing.guards import Guard, RateLimits
 from .routing.policy import Policy
+from .routing.targets import AGENT_PREFIX, Targets
 from .types import (
-    AllLinksFailed,
     Attempt,
+    AttemptEvent,
     ChatRequest,
     InvalidRequest,
-    LLMRelayError,
     Message,
+    Outcome,
+    Principal,
     ProviderError,
     RequestContext,
+    RequestOptions,
+    Target,
     TextDelta,
     UnknownAgent,
-    Usage,
 )
 
 log = logging.getLogger("llmrelay")
 
-
 AttemptObserver = Callable[[RequestContext, Attempt], None]
-ConfigLookup = Callable[[str | None, str], Awaitable[ChainConfig | None]]
-
-
-@dataclass(slots=True)
-class ChatResult:
-    """What one request produced: the answer and how it was obtained."""
-
-    request_id: str
-    agent_id: str
-    response: str
-    model: str | None
-    used_provider: str | None
-    fallback_used: bool
-    attempts: list[Attempt]
-    usage: Usage
-    finish_reason: str | None
-    generation_time_ms: int
-    error: LLMRelayError | None = None
-    cost_usd: Decimal | None = None
-    """What every attempt of the request cost together; None when some part could not be priced."""
-    history: list[Message] = field(default_factory=list)
-    """The conversation including this exchange, ready to pass as the next request's history."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The seed plan's JSON shape (camelCase)."""
-        u = self.usage
-        d: dict[str, Any] = {
-            "response": self.response,
-            "model": self.model,
-            "provider": self.used_provider,
-            "usedProvider": self.used_provider,
-            "fallbackUsed": self.fallback_used,
-            "attemptedProviders": [a.to_dict() for a in self.attempts],
-            "tokensUsed": {"prompt": u.input_tokens, "completion": u.output_tokens, "total": u.total_tokens},
-            "costUsd": money(self.cost_usd),
-            "finishReason": self.finish_reason,
-            "generationTime": self.generation_time_ms,
-            "requestId": self.request_id,
-            "agentId": self.agent_id,
-        }
-        if self.error is not None:
-            d["error"] = str(self.error)
-        return d
-
-
-@dataclass(frozen=True, slots=True)
-class StreamDone:
-    result: ChatResult
-
-
-@dataclass(frozen=True, slots=True)
-class StreamFailed:
-    """The stream ended in an error.  `result` holds any text already sent and every attempt."""
-
-    error: LLMRelayError
-    result: ChatResult
-
-
-RelayEvent = AttemptEvent | TextDelta | StreamDone | StreamFailed
+RelayEvent = AttemptEvent | TextDelta | Outcome
+_PRINCIPAL_TTL = 5.0
+_background: set[asyncio.Task] = set()
 
 
 class Relay:
-    """`ledger="auto"` (the default) records every attempt in the database the settings name and
-    uses users' saved configs; `ledger=None` runs without a database."""
+    """`ledger="auto"` (the default) records and prices every attempt in the database the settings
+    name and applies users' saved configs; `ledger=None` runs without a database (nothing is priced).
+    `guard` admits requests and spends their tokens (default: the settings' rate limits)."""
 
     def __init__(self, settings: Settings | None = None, *, agents: dict[str, Agent] | None = None,
                  providers: dict[str, Provider] | None = None, breaker: CircuitBreaker | None = None,
-                 policy: Policy | None = None, config_lookup: ConfigLookup | None = None,
-                 observers: Iterable[AttemptObserver] = (), ledger: Ledger | Literal["auto"] | None = "auto") -> None:
+                 policy: Policy | None = None, observers: Iterable[AttemptObserver] = (),
+                 ledger: Ledger | Literal["auto"] | None = "auto", guard: Guard | None = None) -> None:
         self.settings = settings if settings is not None else load_settings()
         s = self.settings
         self.agents = agents if agents is not None else load_agents(s.agents_file)
@@ -133,11 +87,14 @@ class Relay:
         self.executor = FallbackExecutor(self.providers, disabled=disabled, breaker=self.breaker,
                                          policy=self.policy)
         self.ledger: Ledger | None = Ledger(s) if ledger == "auto" else ledger
+        self.guard: Guard = guard or RateLimits(s.rate_rpm, s.rate_tpm, s.redis_url)
         self.observers: list[AttemptObserver] = list(observers)
-        self.config_lookup = config_lookup
-        if self.ledger is not None:
-            self.observers.append(self.ledger.recorder.record)
-            self.config_lookup = config_lookup or self.ledger.configs.get
+        """Told of every attempt as it ends (after the ledger has recorded it): metrics, tests."""
+        self.targets = Targets(
+            self.agents, known_providers, default_provider=s.default_provider,
+            config_lookup=self.ledger.configs.get if self.ledger is not None else None,
+            prices=(lambda: self.ledger.recorder.prices) if self.ledger is not None else (lambda: None))
+        self._principals: dict[str, tuple[Principal, float]] = {}
         self._started = self.ledger is None
 
     async def __aenter__(self) -> Relay:
@@ -160,99 +117,124 @@ class Relay:
             await self.ledger.aclose()
         self._started = self.ledger is None
 
-    # -- requests ---------------------------------------------------------------------------------
-
     def agent(self, agent_id: str) -> Agent:
         try:
             return self.agents[agent_id]
         except KeyError:
             raise UnknownAgent(agent_id, list(self.agents)) from None
 
-    async def prepare(self, agent_id: str, message: str, history: Sequence[Message | dict] = (), *,
-                      preferred_provider: str | None = None, preferred_model: str | None = None,
-                      user_id: str | None = None, max_tokens: int | None = None,
-                      temperature: float | None = None) -> tuple[Agent, list[Any], ChatRequest]:
-        """Validate a request and resolve its chain, without calling anything."""
-        await self.start()
-        agent = self.agent(agent_id)
-        if not isinstance(message, str) or not message.strip():
-            raise InvalidRequest("message must be a non-empty string", "message")
-        if preferred_provider is not None and preferred_provider not in known_providers():
-            raise InvalidRequest(f"unknown provider {preferred_provider!r} (known: "
-                                 f"{', '.join(known_providers())})", "preferredProvider")
-        config = await self.config_lookup(user_id, agent.id) if self.config_lookup else None
-        links = resolve_chain(agent, preferred_provider=preferred_provider, preferred_model=preferred_model,
-                              config=config)
-        system, turns = _conversation(agent.system_prompt, history)
-        turns.append(Message("user", message))
-        request = ChatRequest(
-            model=links[0].model, messages=tuple(turns), system=system or None,
-            max_tokens=max_tokens or (config.max_tokens if config else None) or self.settings.default_max_tokens,
-            temperature=temperature if temperature is not None else (config.temperature if config else None),
-        )
-        return agent, links, request
+    # -- the pipeline --------------------------------------------------------------------------------
 
-    async def chat(self, agent_id: str, message: str, history: Sequence[Message | dict] = (), *,
-                   preferred_provider: str | None = None, preferred_model: str | None = None,
-                   user_id: str | None = None, max_tokens: int | None = None, temperature: float | None = None,
-                   request_id: str | None = None) -> ChatResult:
-        """Ask `agent_id`.  Raises `AllLinksFailed` (with every attempt) when no link answered."""
-        agent, links, request = await self.prepare(
-            agent_id, message, history, preferred_provider=preferred_provider, preferred_model=preferred_model,
-            user_id=user_id, max_tokens=max_tokens, temperature=temperature)
-        ctx = RequestContext(request_id or new_request_id(), agent.id, user_id)
-        t0 = time.monotonic()
-        outcome = await self.executor.complete(links, request, self._observer(ctx))
-        return self._result(ctx, outcome, request, t0)
+    def run(self, principal: Principal | None, target: str, turns: Sequence[Message],
+            options: RequestOptions | None = None) -> Run:
+        """One request: await the returned `Run` for its `Outcome`, or iterate it for stream events
+        ending in one.  `principal` None is the local caller: no rate limits, ledger user `local`."""
+        return Run(self, principal, target, turns, options or _NO_OPTIONS)
 
-    async def stream(self, agent_id: str, message: str, history: Sequence[Message | dict] = (), *,
-                     preferred_provider: str | None = None, preferred_model: str | None = None,
-                     user_id: str | None = None, max_tokens: int | None = None, temperature: float | None = None,
-                     request_id: str | None = None) -> AsyncIterator[RelayEvent]:
-        """Ask `agent_id`, streaming.  A validation error raises before the first event; after
-        that the stream always ends with `StreamDone` or `StreamFailed`."""
-        agent, links, request = await self.prepare(
-            agent_id, message, history, preferred_provider=preferred_provider, preferred_model=preferred_model,
-            user_id=user_id, max_tokens=max_tokens, temperature=temperature)
-        ctx = RequestContext(request_id or new_request_id(), agent.id, user_id)
-        t0 = time.monotonic()
-        async with aclosing(self.executor.stream(links, request, self._observer(ctx))) as events:
-            async for event in events:
-                if isinstance(event, Outcome):
-                    result = self._result(ctx, event, request, t0)
-                    yield StreamDone(result) if event.error is None else StreamFailed(event.error, result)
-                else:
-                    yield event
+    def request(self, target: Target, turns: Sequence[Message], options: RequestOptions) -> ChatRequest:
+        """The provider request a resolved target and the caller's turns make."""
+        if not turns:
+            raise InvalidRequest("a request needs at least one user or assistant turn", "messages")
+        system = "\n\n".join(s for s in (target.system_prompt, options.system) if s)
+        config = target.config
+        saved_max = config.max_tokens if config else None
+        return ChatRequest(
+            model=target.links[0].model, messages=tuple(turns), system=system or None,
+            max_tokens=options.max_tokens or saved_max or self.settings.default_max_tokens,
+            temperature=options.temperature if options.temperature is not None else (
+                config.temperature if config else None),
+            stop=options.stop)
 
-    def _result(self, ctx: RequestContext, outcome: Outcome, request: ChatRequest, t0: float) -> ChatResult:
-        result = _result(ctx, outcome, request, t0)
-        if self.ledger is not None:
-            result.cost_usd = request_cost(outcome.attempts, self.ledger.recorder.prices)
-        return result
-
-    def observer(self, ctx: RequestContext) -> Callable[[Attempt], None] | None:
-        """Every registered observer (ledger, metrics) bound to one request, for a caller that runs
-        `executor` itself (the OpenAI-compatible API resolves its own chains)."""
-        return self._observer(ctx)
-
-    def _observer(self, ctx: RequestContext) -> Callable[[Attempt], None] | None:
-        if not self.observers:
-            return None
+    def observer(self, ctx: RequestContext, attempts: list[Attempt], charges: list[Any]) -> Callable[[Attempt], None]:
+        """Binds one request: each attempt is collected, recorded (and priced) by the ledger, then
+        handed to every other observer."""
+        recorder = self.ledger.recorder if self.ledger is not None else None
         observers = tuple(self.observers)
 
         def notify(attempt: Attempt) -> None:
-            for observer in observers:
-                observer(ctx, attempt)
+            attempts.append(attempt)
+            if recorder is not None:
+                charges.append(recorder.record(ctx, attempt))
+            for observe in observers:
+                observe(ctx, attempt)
 
         return notify
 
+    def cost(self, attempts: list[Attempt], charges: list[Any]) -> Any:
+        if self.ledger is None:
+            return None
+        return request_cost(attempts, self.ledger.recorder.prices)
+
+    async def spend(self, who: Principal | None, attempts: list[Attempt]) -> None:
+        """Charge the caller the tokens every attempt used."""
+        if who is not None:
+            await self.guard.spend(who, sum(a.usage.total_tokens for a in attempts if a.usage is not None))
+
+    async def spend_shielded(self, who: Principal | None, attempts: list[Attempt]) -> None:
+        """`spend`, for a request that is being cancelled or abandoned: the charge finishes in the
+        background if this task is cancelled meanwhile (and the cancellation goes on)."""
+        if who is None:
+            return
+        task = asyncio.ensure_future(self.spend(who, attempts))
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+            raise
+
+    # -- the Python API ---------------------------------------------------------------------------
+
+    async def chat(self, agent_id: str, message: str, history: Sequence[Message | dict] = (), *,
+                   user: Principal | str | None = None, preferred_provider: str | None = None,
+                   preferred_model: str | None = None, max_tokens: int | None = None,
+                   temperature: float | None = None, request_id: str | None = None) -> Outcome:
+        """Ask `agent_id`; `user` is a `Principal`, a user's name or id (their saved configs and
+        limits apply), or None.  Raises the `Outcome.error` (`AllLinksFailed`) when no link answered."""
+        who = await self.principal(user)
+        outcome = await self.run(who, AGENT_PREFIX + agent_id, *_ask(message, history, RequestOptions(
+            prefer_provider=preferred_provider, prefer_model=preferred_model, max_tokens=max_tokens,
+            temperature=temperature, request_id=request_id, target_field="agentId")))
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome
+
+    async def stream(self, agent_id: str, message: str, history: Sequence[Message | dict] = (), *,
+                     user: Principal | str | None = None, preferred_provider: str | None = None,
+                     preferred_model: str | None = None, max_tokens: int | None = None,
+                     temperature: float | None = None, request_id: str | None = None) -> AsyncIterator[RelayEvent]:
+        """Ask `agent_id`, streaming: `AttemptEvent`s and `TextDelta`s, then one `Outcome`."""
+        who = await self.principal(user)
+        run = self.run(who, AGENT_PREFIX + agent_id, *_ask(message, history, RequestOptions(
+            prefer_provider=preferred_provider, prefer_model=preferred_model, max_tokens=max_tokens,
+            temperature=temperature, request_id=request_id, target_field="agentId")))
+        async with aclosing(aiter(run)) as events:
+            async for event in events:
+                yield event
+
+    async def principal(self, who: Principal | str | None) -> Principal | None:
+        """`who` as a principal: a user of the ledger's users table by id or name (with their own
+        limits), else a caller of that id with the default limits; None stays None (local)."""
+        if who is None or isinstance(who, Principal):
+            return who
+        found = self._principals.get(who)
+        if found is not None and time.monotonic() - found[1] < _PRINCIPAL_TTL:
+            return found[0]
+        principal = None
+        if self.ledger is not None:
+            await self.start()
+            principal = await self.ledger.principal(who)
+        principal = principal or Principal(who, who)
+        self._principals[who] = (principal, time.monotonic())
+        return principal
+
     # -- operations --------------------------------------------------------------------------------
 
-    def provider_status(self) -> list[dict[str, Any]]:
-        """Each provider: enabled or why not, where it is, and any circuit that is not closed."""
+    def provider_status(self) -> list[ProviderStatus]:
+        """Each provider: enabled or why not, where it is (no credentials), its circuits that are not closed."""
         circuits = self.breaker.snapshot()
-        return [{"name": p.name, "enabled": p.enabled, "reason": p.disabled_reason, "baseUrl": p.base_url,
-                 "circuits": {model: state for (prov, model), state in circuits.items() if prov == p.name}}
+        return [ProviderStatus(p.name, p.enabled, p.disabled_reason, without_credentials(p.base_url),
+                               {m: state for (prov, m), state in sorted(circuits.items()) if prov == p.name})
                 for p in self.settings.providers()]
 
     def probe_model(self, provider: str) -> str:
@@ -278,19 +260,138 @@ class Relay:
         return True, round((time.monotonic() - t0) * 1000), resp.model
 
 
-_ID_PREFIX = f"{int(time.time()):08x}{os.urandom(4).hex()}"
-_ids = itertools.count(1)
+@dataclass(frozen=True, slots=True)
+class ProviderStatus:
+    name: str
+    enabled: bool
+    disabled_reason: str | None
+    base_url: str
+    """Without any user:password it may hold."""
+    circuits: dict[str, str]
+    """Model -> `open` or `half_open`, for each circuit of the provider that is not closed."""
 
 
-def new_request_id() -> str:
-    """Unique across processes and restarts (start time and 32 random bits, then a counter),
-    increasing within a process (ledger index inserts stay local), and far cheaper than uuid4."""
-    return f"{_ID_PREFIX}{next(_ids):012x}"
+def without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def _conversation(system_prompt: str, history: Sequence[Message | dict]) -> tuple[str, list[Message]]:
-    """Validate history; `system` turns in it join the agent's system prompt."""
-    system = [system_prompt] if system_prompt else []
+_NO_OPTIONS = RequestOptions()
+
+
+class Run:
+    """One request on its way through `Relay.run`.  Await it (one non-streaming provider call per
+    attempt) or iterate it (streaming: `AttemptEvent`s and `TextDelta`s, then one `Outcome`), once.
+
+    A request that cannot be served as asked (unknown target, bad turns, over a rate limit) raises
+    from the await, or from the first step of the iteration, before any provider is called; after
+    that it always ends in an `Outcome`, whose `error` is set when no link answered.  While it
+    streams, `link` and `fallback_used` name the serving link from its first text on (the /v1
+    stream's headers go out then)."""
+
+    __slots__ = ("_relay", "_used", "fallback_used", "link", "options", "principal", "request_id", "target",
+                 "turns")
+
+    def __init__(self, relay: Relay, principal: Principal | None, target: str, turns: Sequence[Message],
+                 options: RequestOptions) -> None:
+        self._relay = relay
+        self.principal, self.target, self.turns, self.options = principal, target, turns, options
+        self.request_id = options.request_id or new_request_id()
+        self.link: Any = None
+        self.fallback_used = False
+        self._used = False
+
+    def __await__(self):  # type: ignore[no-untyped-def]
+        return self._complete().__await__()
+
+    def __aiter__(self) -> AsyncIterator[RelayEvent]:
+        return self._stream()
+
+    def _claim(self) -> None:
+        if self._used:
+            raise RuntimeError("a Run is awaited or iterated once")
+        self._used = True
+
+    async def _prepare(self) -> tuple[Target, ChatRequest, RequestContext]:
+        relay, who, opts = self._relay, self.principal, self.options
+        if not relay._started:
+            await relay.start()
+        user_id = who.user_id if who is not None else None
+        target = await relay.targets.resolve(self.target, user_id, fallbacks=opts.fallbacks,
+                                             prefer_provider=opts.prefer_provider, prefer_model=opts.prefer_model,
+                                             field=opts.target_field)
+        request = relay.request(target, self.turns, opts)
+        if who is not None:
+            await relay.guard.admit(who)
+        return target, request, RequestContext(self.request_id, target.agent_id, user_id)
+
+    def _finish(self, outcome: Outcome, request: ChatRequest, ctx: RequestContext, charges: list[Any],
+                t0: float) -> Outcome:
+        outcome.request_id, outcome.agent_id = ctx.request_id, ctx.agent_id
+        outcome.cost_usd = self._relay.cost(outcome.attempts, charges)
+        outcome.generation_time_ms = round((time.monotonic() - t0) * 1000)
+        outcome.turns = request.messages
+        self.link, self.fallback_used = outcome.link, outcome.fallback_used
+        return outcome
+
+    async def _complete(self) -> Outcome:
+        self._claim()
+        relay = self._relay
+        target, request, ctx = await self._prepare()
+        attempts: list[Attempt] = []
+        charges: list[Any] = []
+        t0 = time.monotonic()
+        try:
+            outcome = await relay.executor.complete(target.links, request, relay.observer(ctx, attempts, charges))
+        except BaseException:  # cancelled: what the attempts used is still charged
+            await relay.spend_shielded(self.principal, attempts)
+            raise
+        await relay.spend(self.principal, attempts)
+        return self._finish(outcome, request, ctx, charges, t0)
+
+    async def _stream(self) -> AsyncIterator[RelayEvent]:
+        self._claim()
+        relay = self._relay
+        target, request, ctx = await self._prepare()
+        attempts: list[Attempt] = []
+        charges: list[Any] = []
+        serving: list[Any] = []
+        t0 = time.monotonic()
+        events = relay.executor.stream(target.links, request, relay.observer(ctx, attempts, charges),
+                                       on_commit=serving.append)
+        spent = False
+        try:
+            async for event in events:
+                if type(event) is Outcome:
+                    spent = True
+                    await relay.spend(self.principal, attempts)
+                    yield self._finish(event, request, ctx, charges, t0)
+                    return
+                if self.link is None and serving:
+                    self.link = serving[0]
+                    self.fallback_used = next(i for i, x in enumerate(target.links) if x is self.link) > 0
+                yield event
+        finally:  # done, or the caller went away: either way the upstream call ends now
+            try:
+                await events.aclose()
+            finally:
+                if not spent:
+                    await relay.spend_shielded(self.principal, attempts)
+
+
+def _ask(message: str, history: Sequence[Message | dict],
+         options: RequestOptions) -> tuple[list[Message], RequestOptions]:
+    """The turns and options of the Python API's one-message question: `system` turns of the
+    history join the system prompt, after the agent's own."""
+    if not isinstance(message, str) or not message.strip():
+        raise InvalidRequest("message must be a non-empty string", "message")
+    system: list[str] = []
     turns: list[Message] = []
     for i, item in enumerate(history):
         if isinstance(item, Message):
@@ -308,22 +409,20 @@ def _conversation(system_prompt: str, history: Sequence[Message | dict]) -> tupl
             system.append(content)
         else:
             turns.append(Message(role, content))
-    return "\n\n".join(system), turns
+    turns.append(Message("user", message))
+    if system:
+        options = replace(options, system="\n\n".join(system))
+    return turns, options
 
 
-def _result(ctx: RequestContext, outcome: Outcome, request: ChatRequest, t0: float) -> ChatResult:
-    resp = outcome.response
-    history = list(request.messages)
-    if resp is not None and resp.text:
-        history.append(Message("assistant", resp.text))
-    usage = resp.usage if resp is not None else Usage()
-    return ChatResult(
-        request_id=ctx.request_id, agent_id=ctx.agent_id, response=resp.text if resp else "",
-        model=resp.model if resp else None, used_provider=resp.provider if resp else None,
-        fallback_used=outcome.fallback_used, attempts=outcome.attempts, usage=usage,
-        finish_reason=resp.finish_reason if resp else None,
-        generation_time_ms=round((time.monotonic() - t0) * 1000), error=outcome.error, history=history)
+_ID_PREFIX = f"{int(time.time()):08x}{os.urandom(4).hex()}"
+_ids = itertools.count(1)
 
 
-__all__ = ["AllLinksFailed", "ChatResult", "Relay", "RelayEvent", "RequestContext", "StreamDone",
-           "StreamFailed"]
+def new_request_id() -> str:
+    """Unique across processes and restarts (start time and 32 random bits, then a counter),
+    increasing within a process (ledger index inserts stay local), and far cheaper than uuid4."""
+    return f"{_ID_PREFIX}{next(_ids):012x}"
+
+
+__all__ = ["ProviderStatus", "Relay", "RelayEvent", "Run", "new_request_id", "without_credentials"]

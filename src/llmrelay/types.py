@@ -1,26 +1,26 @@
-"""The unified vocabulary every layer speaks: messages, requests, replies, stream events, errors.
+"""The unified vocabulary every layer speaks: messages, requests, replies, stream events, who asks,
+what a request produced, and (re-exported from `errors`) the errors.
 
 Adapters translate these to and from one provider's wire format; nothing above the adapters
 ever sees a provider's field names.
-
-Errors::
-
-    LLMRelayError
-    ├── ConfigError            a setting or an agents file is wrong; reported once, at start-up
-    ├── InvalidRequest         the caller asked for something impossible (`field` says what)
-    │   └── UnknownAgent
-    ├── ProviderError          one call to one provider/model failed; carries a `kind`
-    └── AllLinksFailed         every link of a fallback chain failed or was skipped
-
-A `ProviderError.kind` decides what the fallback executor does next (see `ErrorKind`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
+
+from .errors import (
+    ConfigError,
+    ErrorKind,
+    InvalidRequest,
+    LLMRelayError,
+    ProviderError,
+    RateLimited,
+    UnknownAgent,
+    UnknownModel,
+)
 
 Role = Literal["user", "assistant"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"]
@@ -92,6 +92,64 @@ class Link:
         return f"{self.provider}/{self.model}"
 
 
+@dataclass(frozen=True, slots=True)
+class ChainConfig:
+    """A user's saved model preference for one agent."""
+
+    primary: Link
+    fallbacks: tuple[Link, ...] = ()
+    max_tokens: int | None = None
+    temperature: float | None = None
+
+    @property
+    def links(self) -> list[Link]:
+        return [self.primary, *self.fallbacks]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a request's target (`agent:<id>`, `<provider>/<model>`, a bare model name) resolved to."""
+
+    agent_id: str
+    """The ledger's agent_id: the agent's id, or `direct` for a request that names a model."""
+    links: tuple[Link, ...]
+    system_prompt: str = ""
+    config: ChainConfig | None = None
+    """The caller's saved config for the agent, when one applied."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request is from (the user behind an API key, or the CLI's named user), with their limits."""
+
+    user_id: str
+    name: str
+    is_admin: bool = False
+    key_id: str = ""
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestOptions:
+    """How a request is to be served, beside its target and turns (`Relay.run`)."""
+
+    system: str | None = None
+    """The caller's system prompt; it follows the agent's own."""
+    max_tokens: int | None = None
+    """None: the saved config's, else LLMRELAY_DEFAULT_MAX_TOKENS."""
+    temperature: float | None = None
+    stop: tuple[str, ...] = ()
+    prefer_provider: str | None = None
+    """Try this provider (its link in the chain, or with `prefer_model` that link) first."""
+    prefer_model: str | None = None
+    fallbacks: tuple[str, ...] = ()
+    """More targets whose links are tried after the target's chain (OpenRouter's `models`)."""
+    request_id: str | None = None
+    target_field: str = "model"
+    """What the caller's API calls the target, for the error that names it."""
+
+
 # -- stream events -------------------------------------------------------------------------
 
 
@@ -130,134 +188,9 @@ def decimal_or_none(value: object) -> Decimal | None:
     return d if d.is_finite() else None
 
 
-# -- errors --------------------------------------------------------------------------------
-
-
-class ErrorKind(StrEnum):
-    """What went wrong, independent of the provider.  Each kind carries a policy:
-
-    ========================  ================  ==============  ===================
-    kind                      retry same link   next link       counts for breaker
-    ========================  ================  ==============  ===================
-    rate_limited              yes               yes             yes
-    overloaded                yes               yes             yes
-    timeout                   yes               yes             yes
-    connection                yes               yes             yes
-    server_error              yes               yes             yes
-    auth                      no                yes             yes
-    not_found                 no                yes             yes
-    context_length_exceeded   no                yes             no (the request's fault)
-    content_filtered          no                yes             no (the request's fault)
-    bad_request               no                no: fatal       no (the request's fault)
-    ========================  ================  ==============  ===================
-
-    A single error may override the first two columns (e.g. an OpenAI 429 "insufficient
-    quota" is `rate_limited` in spirit but never worth retrying).
-    """
-
-    RATE_LIMITED = "rate_limited"
-    OVERLOADED = "overloaded"
-    TIMEOUT = "timeout"
-    CONNECTION = "connection"
-    SERVER_ERROR = "server_error"
-    AUTH = "auth"
-    BAD_REQUEST = "bad_request"
-    CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
-    CONTENT_FILTERED = "content_filtered"
-    NOT_FOUND = "not_found"
-
-    @property
-    def retryable(self) -> bool:
-        return self in _RETRYABLE
-
-    @property
-    def falls_through(self) -> bool:
-        return self is not ErrorKind.BAD_REQUEST
-
-    @property
-    def provider_fault(self) -> bool:
-        return self not in _REQUEST_FAULTS
-
-
-_RETRYABLE = frozenset(
-    {ErrorKind.RATE_LIMITED, ErrorKind.OVERLOADED, ErrorKind.TIMEOUT, ErrorKind.CONNECTION,
-     ErrorKind.SERVER_ERROR}
-)
-_REQUEST_FAULTS = frozenset(
-    {ErrorKind.BAD_REQUEST, ErrorKind.CONTEXT_LENGTH_EXCEEDED, ErrorKind.CONTENT_FILTERED}
-)
-
-
-class LLMRelayError(Exception):
-    """Base of every error llmrelay raises on purpose."""
-
-
-class ConfigError(LLMRelayError):
-    """A setting, an agents file or a command-line value is wrong.  The message is one line."""
-
-
-class InvalidRequest(LLMRelayError):
-    """The caller asked for something impossible.  `field` names the offending input."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-class UnknownAgent(InvalidRequest):
-    def __init__(self, agent_id: str, known: list[str] | None = None) -> None:
-        hint = f" (known: {', '.join(sorted(known))})" if known else ""
-        super().__init__(f"unknown agent {agent_id!r}{hint}", "agentId")
-        self.agent_id = agent_id
-
-
-class ProviderError(LLMRelayError):
-    """One call to one provider/model failed.
-
-    `message` has already been stripped of secrets.  `retry_after` is the provider's own hint
-    in seconds (from `retry-after-ms`, `retry-after` or Gemini's `RetryInfo`), if any.
-    """
-
-    def __init__(
-        self,
-        kind: ErrorKind,
-        message: str,
-        *,
-        provider: str = "",
-        model: str = "",
-        status: int | None = None,
-        retry_after: float | None = None,
-        retryable: bool | None = None,
-        falls_through: bool | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.kind = ErrorKind(kind)
-        self.message = message
-        self.provider = provider
-        self.model = model
-        self.status = status
-        self.retry_after = retry_after
-        self._retryable = retryable
-        self._falls_through = falls_through
-
-    @property
-    def retryable(self) -> bool:
-        """Worth trying again on the same provider/model after a pause."""
-        return self.kind.retryable if self._retryable is None else self._retryable
-
-    @property
-    def falls_through(self) -> bool:
-        """Worth trying the next link of the chain."""
-        return self.kind.falls_through if self._falls_through is None else self._falls_through
-
-    def __str__(self) -> str:
-        where = "/".join(p for p in (self.provider, self.model) if p)
-        status = f" (HTTP {self.status})" if self.status else ""
-        return f"{where}: {self.kind.value}{status}: {self.message}" if where else self.message
-
-    def __repr__(self) -> str:
-        return (f"ProviderError(kind={self.kind.value!r}, provider={self.provider!r}, "
-                f"model={self.model!r}, status={self.status!r}, message={self.message!r})")
+def money(value: Decimal | None) -> str | None:
+    """A plain decimal string, exact, without exponent or trailing zeros: "0.00123", "0"."""
+    return None if value is None else format(value.normalize(), "f")
 
 
 AttemptStatus = Literal["success", "failed", "skipped"]
@@ -322,3 +255,92 @@ class AllLinksFailed(LLMRelayError):
         super().__init__(message)
         self.attempts = attempts
         self.fatal = fatal
+
+
+# -- what a request produced -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptEvent:
+    """A stream event: one attempt (or skip) has just ended."""
+
+    attempt: Attempt
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How a request ended: the last event of a stream, or what awaiting `Relay.run` returns.
+
+    `response` is what was served (the partial text when a stream broke after text went out);
+    `error` is None exactly when the request was answered.  `cost_usd` is what every attempt
+    cost together, priced once as the ledger recorded them; None when some part had no price
+    (or there is no ledger to price it)."""
+
+    attempts: list[Attempt]
+    response: ChatResponse | None = None
+    link: Link | None = None
+    """The link that served (or was serving when a stream broke)."""
+    fallback_used: bool = False
+    error: LLMRelayError | None = None
+    request_id: str = ""
+    agent_id: str = ""
+    cost_usd: Decimal | None = None
+    generation_time_ms: int = 0
+    turns: tuple[Message, ...] = ()
+    """The conversation the request sent (the system prompt apart)."""
+
+    @property
+    def history(self) -> list[Message]:
+        """The conversation including this exchange, ready to send as the next request's turns."""
+        text = self.text
+        return [*self.turns, Message("assistant", text)] if text else list(self.turns)
+
+    @property
+    def text(self) -> str:
+        return self.response.text if self.response is not None else ""
+
+    @property
+    def provider(self) -> str | None:
+        """Who served (None when nothing did)."""
+        return self.response.provider if self.response is not None else None
+
+    @property
+    def model(self) -> str | None:
+        """The model that served, as the provider named it."""
+        return self.response.model if self.response is not None else None
+
+    @property
+    def finish_reason(self) -> FinishReason | None:
+        return self.response.finish_reason if self.response is not None else None
+
+    @property
+    def usage(self) -> Usage:
+        """The serving attempt's usage (`tokens_spent` counts every attempt's)."""
+        return self.response.usage if self.response is not None else Usage()
+
+    @property
+    def tokens_spent(self) -> int:
+        return sum(a.usage.total_tokens for a in self.attempts if a.usage is not None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """llmrelay's own JSON shape of an answer (the seed plan's, camelCase)."""
+        u = self.usage
+        d: dict[str, Any] = {
+            "response": self.text, "model": self.model, "provider": self.provider, "usedProvider": self.provider,
+            "fallbackUsed": self.fallback_used, "attemptedProviders": [a.to_dict() for a in self.attempts],
+            "tokensUsed": {"prompt": u.input_tokens, "completion": u.output_tokens, "total": u.total_tokens},
+            "costUsd": money(self.cost_usd), "finishReason": self.finish_reason,
+            "generationTime": self.generation_time_ms, "requestId": self.request_id, "agentId": self.agent_id,
+        }
+        if self.error is not None:
+            d["error"] = str(self.error)
+        return d
+
+
+__all__ = [
+    "AllLinksFailed", "Attempt", "AttemptEvent", "AttemptStatus", "ChainConfig", "ChatRequest", "ChatResponse",
+    "ConfigError", "ErrorKind", "FinishReason", "Finished", "InvalidRequest", "LLMRelayError", "Link", "Message",
+    "Outcome", "Principal", "ProviderError", "RateLimited", "RequestContext", "RequestOptions", "Role",
+    "StreamEvent", "Target", "TextDelta", "UnknownAgent", "UnknownModel", "Usage", "UsageReport", "decimal_or_none",
+    "money",
+]

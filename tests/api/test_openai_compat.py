@@ -10,12 +10,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from llmrelay.agents import load_agents
-from llmrelay.api.errors import Problem
-from llmrelay.api.openai_format import ModelResolver
 from llmrelay.db.models import AIModelUsage
-from llmrelay.ledger.pricing import Price, PriceBook
-from llmrelay.providers.registry import known_providers
 from llmrelay.routing.chain import ChainConfig
 from llmrelay.testing import faults
 from llmrelay.types import Link
@@ -43,96 +38,6 @@ async def ledger_rows(app, request_id: str) -> list[AIModelUsage]:
     async with app.state.relay.ledger.sessions() as s:
         stmt = select(AIModelUsage).where(AIModelUsage.request_id == request_id).order_by(AIModelUsage.attempt)
         return list((await s.execute(stmt)).scalars().all())
-
-
-# -- what `model` means (no HTTP) -------------------------------------------------------------------
-
-
-def resolver(book: PriceBook | None = None, default: str | None = None, saved: dict | None = None) -> ModelResolver:
-    async def lookup(user_id, agent_id):
-        return (saved or {}).get((user_id, agent_id))
-
-    return ModelResolver(load_agents(), known_providers(), config_lookup=lookup, default_provider=default,
-                         prices=lambda: book)
-
-
-async def test_an_agent_model_is_the_agents_chain_with_its_system_prompt():
-    target = await resolver().resolve("agent:web-dev-agent")
-    assert target.agent_id == "web-dev-agent"
-    assert [str(x) for x in target.links] == ["anthropic/claude-3-5-sonnet-20241022", "google/gemini-2.0-flash",
-                                              "ollama/mistral"]
-    assert target.system_prompt.startswith("You are a senior web developer")
-
-
-async def test_an_agent_model_uses_the_callers_saved_config():
-    config = ChainConfig(Link("openai", "gpt-4o-mini"), (Link("ollama", "llama3.2"),), max_tokens=77)
-    r = resolver(saved={("u1", "web-dev-agent"): config})
-    target = await r.resolve("agent:web-dev-agent", user_id="u1")
-    assert [str(x) for x in target.links] == ["openai/gpt-4o-mini", "ollama/llama3.2"]
-    assert target.config is config
-    other = await r.resolve("agent:web-dev-agent", user_id="u2")
-    assert other.links[0].provider == "anthropic" and other.config is None
-
-
-@pytest.mark.parametrize(("model", "link"), [
-    ("openai/gpt-4o", "openai/gpt-4o"),
-    ("openrouter/meta-llama/llama-3.1-70b-instruct", "openrouter/meta-llama/llama-3.1-70b-instruct"),
-    ("ollama/llama3.2:3b", "ollama/llama3.2:3b"),
-    ("anthropic/claude-sonnet-4-5", "anthropic/claude-sonnet-4-5"),
-    ("gpt-4o-mini", "openai/gpt-4o-mini"),
-    ("gemini-2.0-flash", "google/gemini-2.0-flash"),
-    ("meta-llama/llama-3.1-70b-instruct", "openrouter/meta-llama/llama-3.1-70b-instruct"),
-    ("mistral", "ollama/mistral"),
-])
-async def test_provider_slash_model_and_catalog_names_are_one_link(model, link):
-    target = await resolver().resolve(model)
-    assert [str(x) for x in target.links] == [link]
-    assert target.agent_id == "direct" and target.system_prompt == "" and target.config is None
-
-
-async def test_a_bare_name_only_the_price_book_knows_is_served_by_its_provider():
-    book = PriceBook([Price.per_million("openai", "gpt-9-nano", "0.1", "0.4", effective_from=EPOCH)])
-    target = await resolver(book).resolve("gpt-9-nano")
-    assert str(target.links[0]) == "openai/gpt-9-nano"
-    with pytest.raises(Problem) as err:
-        await resolver().resolve("gpt-9-nano")
-    assert err.value.status == 404 and err.value.code == "model_not_found" and err.value.field == "model"
-
-
-async def test_a_new_price_book_is_picked_up_by_the_resolution_cache():
-    books = [PriceBook()]
-    r = ModelResolver(load_agents(), known_providers(), prices=lambda: books[-1])
-    with pytest.raises(Problem):
-        await r.resolve("gpt-9-nano")
-    books.append(PriceBook([Price.per_million("openai", "gpt-9-nano", "0.1", "0.4", effective_from=EPOCH)]))  # a reload
-    assert str((await r.resolve("gpt-9-nano")).links[0]) == "openai/gpt-9-nano"
-
-
-async def test_an_unknown_bare_name_goes_to_the_default_provider_else_404():
-    assert str((await resolver(default="openrouter").resolve("qwen/qwen-2.5-72b")).links[0]) == \
-        "openrouter/qwen/qwen-2.5-72b"
-    with pytest.raises(Problem) as err:
-        await resolver().resolve("qwen/qwen-2.5-72b")
-    assert err.value.status == 404 and "LLMRELAY_DEFAULT_PROVIDER" in err.value.detail
-
-
-@pytest.mark.parametrize(("model", "param"), [
-    ("agent:nope", "model"), ("openai/", "model"), ("openai/llama-3-70b", "model"), ("anthropic/gpt-4o", "model")])
-async def test_unknown_agents_and_implausible_models_are_404(model, param):
-    with pytest.raises(Problem) as err:
-        await resolver().resolve(model)
-    assert (err.value.status, err.value.field, err.value.code) == (404, param, "model_not_found")
-
-
-async def test_models_fallbacks_are_appended_once_each():
-    target = await resolver().resolve("openai/gpt-4o", ["gemini-2.0-flash", "openai/gpt-4o", "agent:local-agent",
-                                                        "ollama/mistral"])
-    assert [str(x) for x in target.links] == ["openai/gpt-4o", "google/gemini-2.0-flash", "ollama/mistral",
-                                              "ollama/llama3.2"]
-    assert target.agent_id == "direct"
-    with pytest.raises(Problem) as err:
-        await resolver().resolve("openai/gpt-4o", ["gpt-4o-mini", "no-such-model"])
-    assert err.value.field == "models[1]" and err.value.status == 404
 
 
 # -- POST /v1/chat/completions ---------------------------------------------------------------------

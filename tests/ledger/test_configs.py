@@ -8,16 +8,16 @@ async def test_a_saved_config_builds_that_users_chain_and_only_theirs(relay, led
     cfg = ChainConfig(Link("ollama", "llama3.2"), (Link("openai", "gpt-4o-mini"),), max_tokens=64, temperature=0.2)
     saved = await ledger.configs.save("alice", "general-agent", cfg)
     assert saved.to_dict()["fallbackChain"] == [{"provider": "openai", "model": "gpt-4o-mini"}]
-    result = await relay.chat("general-agent", "Hi", user_id="alice")
-    assert (result.used_provider, result.model) == ("ollama", "llama3.2")
+    result = await relay.chat("general-agent", "Hi", user="alice")
+    assert (result.provider, result.model) == ("ollama", "llama3.2")
     body = fakes["ollama"].requests[-1].body
     assert body["options"]["num_predict"] == 64 and body["options"]["temperature"] == 0.2
-    other = await relay.chat("general-agent", "Hi", user_id="bob")
-    assert other.used_provider == "anthropic"
+    other = await relay.chat("general-agent", "Hi", user="bob")
+    assert other.provider == "anthropic"
     # a request's explicit preference still goes first
-    pref = await relay.chat("general-agent", "Hi", user_id="alice", preferred_provider="google",
+    pref = await relay.chat("general-agent", "Hi", user="alice", preferred_provider="google",
                             preferred_model="gemini-2.0-flash")
-    assert pref.used_provider == "google" and [a.provider for a in pref.attempts] == ["google"]
+    assert pref.provider == "google" and [a.provider for a in pref.attempts] == ["google"]
 
 
 async def test_save_is_an_upsert_and_delete_restores_the_agent_chain(relay, ledger):
@@ -25,10 +25,10 @@ async def test_save_is_an_upsert_and_delete_restores_the_agent_chain(relay, ledg
     await ledger.configs.save("alice", "general-agent", ChainConfig(Link("openai", "gpt-4o")))
     (only,) = await ledger.configs.list("alice")
     assert only.chain.primary == Link("openai", "gpt-4o")
-    assert (await relay.chat("general-agent", "Hi", user_id="alice")).used_provider == "openai"
+    assert (await relay.chat("general-agent", "Hi", user="alice")).provider == "openai"
     assert await ledger.configs.delete("alice", "general-agent") is True
     assert await ledger.configs.delete("alice", "general-agent") is False
-    assert (await relay.chat("general-agent", "Hi", user_id="alice")).used_provider == "anthropic"
+    assert (await relay.chat("general-agent", "Hi", user="alice")).provider == "anthropic"
 
 
 async def test_another_process_sees_a_saved_config_within_the_ttl(settings, db_url):

@@ -5,9 +5,8 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from llmrelay.db.models import AIModelUsage
-from llmrelay.relay import StreamDone
 from llmrelay.testing import faults
-from llmrelay.types import TextDelta
+from llmrelay.types import Outcome, TextDelta
 
 
 async def rows(ledger, request_id=None):
@@ -22,7 +21,7 @@ async def rows(ledger, request_id=None):
 async def test_every_attempt_of_a_fallback_request_is_recorded_with_its_status(relay, ledger, fakes, monkeypatch):
     fakes["anthropic"].script(faults.overloaded())
     fakes["openai"].script(faults.http_error(500))
-    result = await relay.chat("general-agent", "Hello ledger", user_id="alice")
+    result = await relay.chat("general-agent", "Hello ledger", user="alice")
     got = await rows(ledger, result.request_id)
     assert [(r.attempt, r.provider, r.status, r.error_kind) for r in got] == [
         (1, "anthropic", "failed", "overloaded"), (2, "openai", "failed", "server_error"),
@@ -64,17 +63,17 @@ async def test_an_unpriced_model_costs_null_never_zero(relay, ledger):
 
 
 async def test_a_streamed_answer_is_recorded_once_with_its_usage(relay, ledger):
-    events = [e async for e in relay.stream("general-agent", "Hi there", user_id="bob")]
+    events = [e async for e in relay.stream("general-agent", "Hi there", user="bob")]
     done = events[-1]
-    assert isinstance(done, StreamDone)
+    assert isinstance(done, Outcome) and done.error is None
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
-    (row,) = await rows(ledger, done.result.request_id)
+    (row,) = await rows(ledger, done.request_id)
     assert row.status == "success" and row.prompt_tokens > 0 and row.completion_tokens == len(text.split())
 
 
 async def test_a_stream_the_caller_abandons_still_records_its_partial_usage(relay, ledger, fakes):
     fakes["anthropic"].script(faults.reply(text="one two three four five six", seconds=0.2))
-    stream = relay.stream("general-agent", "Hi", user_id="carol")
+    stream = relay.stream("general-agent", "Hi", user="carol")
     async for event in stream:
         if isinstance(event, TextDelta):
             break

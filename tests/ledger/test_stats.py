@@ -402,10 +402,10 @@ async def test_csv_export_streams_every_column_in_batches_and_parses_back_to_the
 
 async def test_statistics_agree_with_requests_sent_through_the_relay(relay, ledger, fakes):
     fakes["anthropic"].script(faults.overloaded())
-    fell_back = await relay.chat("general-agent", "Hello statistics", user_id="alice")
-    direct = await relay.chat("general-agent", "Hello again, statistics", user_id="alice")
-    await relay.chat("general-agent", "Someone else", user_id="bob")
-    assert fell_back.fallback_used and fell_back.used_provider == "openai" and not direct.fallback_used
+    fell_back = await relay.chat("general-agent", "Hello statistics", user="alice")
+    direct = await relay.chat("general-agent", "Hello again, statistics", user="alice")
+    await relay.chat("general-agent", "Someone else", user="bob")
+    assert fell_back.fallback_used and fell_back.provider == "openai" and not direct.fallback_used
     await ledger.recorder.flush()
     async with ledger.sessions() as s:
         report = await usage_stats(s, user_id="alice", group_by="provider")

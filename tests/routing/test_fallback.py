@@ -7,10 +7,8 @@ import time
 import pytest
 
 from llmrelay.agents import Agent, load_agents
-from llmrelay.relay import StreamDone, StreamFailed
-from llmrelay.routing.fallback import AttemptEvent
 from llmrelay.testing import faults
-from llmrelay.types import AllLinksFailed, ErrorKind, TextDelta
+from llmrelay.types import AllLinksFailed, AttemptEvent, ErrorKind, Outcome, TextDelta
 
 
 def statuses(result):
@@ -21,9 +19,9 @@ async def test_falls_back_when_the_primary_is_overloaded(fakes, make_relay):
     fakes["anthropic"].script(faults.overloaded())
     relay = make_relay()
     result = await relay.chat("general-agent", "Hello there")
-    assert result.used_provider == "openai" and result.model == "gpt-4o"
+    assert result.provider == "openai" and result.model == "gpt-4o"
     assert result.fallback_used is True
-    assert result.response.startswith("Hello from fake openai")
+    assert result.text.startswith("Hello from fake openai")
     assert statuses(result) == [("anthropic", "failed", "overloaded"), ("openai", "success", None)]
     d = result.to_dict()
     assert d["usedProvider"] == "openai" and d["fallbackUsed"] is True
@@ -33,14 +31,14 @@ async def test_falls_back_when_the_primary_is_overloaded(fakes, make_relay):
 
 async def test_primary_answers_without_fallback(fakes, make_relay):
     result = await make_relay().chat("general-agent", "Hi")
-    assert result.used_provider == "anthropic" and result.fallback_used is False
+    assert result.provider == "anthropic" and result.fallback_used is False
     assert statuses(result) == [("anthropic", "success", None)]
 
 
 async def test_missing_keys_degrade_gracefully(fakes, make_relay):
     relay = make_relay(without=("anthropic", "openai"))
     result = await relay.chat("general-agent", "Hi")
-    assert result.used_provider == "google"
+    assert result.provider == "google"
     assert [(a.provider, a.status, a.error_message) for a in result.attempts[:2]] == [
         ("anthropic", "skipped", "ANTHROPIC_API_KEY is not set"),
         ("openai", "skipped", "OPENAI_API_KEY is not set")]
@@ -54,7 +52,7 @@ async def test_history_arrives_intact_at_the_fallback_provider_in_its_own_format
                {"role": "user", "content": "I like Python."},
                {"role": "user", "content": "And Rust."}]
     result = await make_relay().chat("web-dev-agent", "What is my name?", history)
-    assert result.used_provider == "google"
+    assert result.provider == "google"
     sent = fakes["google"].requests[-1].body
     agent = load_agents()["web-dev-agent"]
     assert sent["systemInstruction"]["parts"][0]["text"] == agent.system_prompt
@@ -71,7 +69,7 @@ async def test_an_unknown_model_falls_through_and_total_failure_explains_every_l
     relay = make_relay(without=("anthropic",))
     result = await relay.chat("general-agent", "Hi", preferred_provider="openai", preferred_model="gpt-nonexistent")
     assert statuses(result)[:2] == [("openai", "failed", "not_found"), ("anthropic", "skipped", None)]
-    assert result.used_provider == "openai" and result.model == "gpt-4o"
+    assert result.provider == "openai" and result.model == "gpt-4o"
 
     for name in ("google", "openrouter", "ollama"):
         fakes[name].script(faults.http_error(500, times=5))
@@ -90,7 +88,7 @@ async def test_a_legacy_agent_still_works(fakes, make_relay):
     legacy = Agent(id="legacy", name="Legacy", system_prompt="Be brief.", provider="ollama", model="llama3.2")
     relay = make_relay(agents={"legacy": legacy})
     result = await relay.chat("legacy", "Hi")
-    assert (result.used_provider, result.model) == ("ollama", "llama3.2")
+    assert (result.provider, result.model) == ("ollama", "llama3.2")
     body = fakes["ollama"].requests[-1].body
     assert body["messages"][0] == {"role": "system", "content": "Be brief."}
 
@@ -129,7 +127,7 @@ async def test_circuit_opens_skips_then_half_opens_and_closes(fakes, make_relay)
     fakes["anthropic"].script(faults.http_error(503, times=2))
     for _ in range(2):
         r = await relay.chat("general-agent", "Hi")
-        assert r.used_provider == "openai"
+        assert r.provider == "openai"
     assert relay.breaker.state("anthropic", "claude-3-5-sonnet-20241022") == "open"
     before = len(fakes["anthropic"].requests)
     r = await relay.chat("general-agent", "Hi")
@@ -137,7 +135,7 @@ async def test_circuit_opens_skips_then_half_opens_and_closes(fakes, make_relay)
     assert len(fakes["anthropic"].requests) == before
     await asyncio.sleep(0.55)
     r = await relay.chat("general-agent", "Hi")  # the probe, which succeeds
-    assert r.used_provider == "anthropic"
+    assert r.provider == "anthropic"
     assert relay.breaker.state("anthropic", "claude-3-5-sonnet-20241022") == "closed"
 
 
@@ -181,11 +179,11 @@ async def test_stream_failing_before_its_first_text_falls_back_transparently(fak
     events, text = await collect(make_relay(), "general-agent", "Hi")
     assert text.startswith("Hello from fake openai")
     done = events[-1]
-    assert isinstance(done, StreamDone) and done.result.fallback_used
-    assert done.result.response == text
+    assert isinstance(done, Outcome) and done.error is None and done.fallback_used
+    assert done.text == text
     kinds = [(e.attempt.provider, e.attempt.status) for e in events if isinstance(e, AttemptEvent)]
     assert kinds == [("anthropic", "failed"), ("openai", "success")]
-    assert done.result.usage.output_tokens > 0
+    assert done.usage.output_tokens > 0
 
 
 async def test_stream_failing_after_text_ends_with_an_error_and_keeps_the_text(fakes, make_relay):
@@ -193,23 +191,24 @@ async def test_stream_failing_after_text_ends_with_an_error_and_keeps_the_text(f
     events, text = await collect(make_relay(), "general-agent", "Hi")
     assert text == "Hello from fake"
     last = events[-1]
-    assert isinstance(last, StreamFailed)
+    assert isinstance(last, Outcome) and last.error is not None
     assert last.error.kind is ErrorKind.OVERLOADED
-    assert last.result.response == "Hello from fake" and last.result.used_provider == "anthropic"
+    assert last.text == "Hello from fake" and last.provider == "anthropic"
     assert fakes["openai"].requests == []
 
 
 async def test_a_stream_cut_after_text_is_reported_not_silently_truncated(fakes, make_relay):
     fakes["openai"].script(faults.cut(after_chunks=2))
     events, text = await collect(make_relay(), "code-review-agent", "Hi")
-    assert isinstance(events[-1], StreamFailed) and text == "Hello from"
+    assert isinstance(events[-1], Outcome) and events[-1].error is not None and text == "Hello from"
     assert events[-1].error.kind in (ErrorKind.CONNECTION, ErrorKind.SERVER_ERROR)
 
 
 async def test_a_stream_stalling_mid_answer_times_out(fakes, make_relay):
     fakes["anthropic"].script(faults.reply(text="one two three four", seconds=1.0))
     events, text = await collect(make_relay(idle_timeout=0.3), "general-agent", "Hi")
-    assert isinstance(events[-1], StreamFailed) and events[-1].error.kind is ErrorKind.TIMEOUT
+    assert isinstance(events[-1], Outcome) and events[-1].error is not None
+    assert events[-1].error.kind is ErrorKind.TIMEOUT
     assert text == "one"
 
 
@@ -220,14 +219,14 @@ async def test_a_refusal_before_any_text_falls_through_but_the_last_link_returns
     legacy = Agent(id="one", name="One", provider="openai", model="gpt-4o")
     fakes["openai"].script(faults.reply(text="I can't help with that.", finish="content_filter"))
     result = await make_relay(agents={"one": legacy}).chat("one", "Hi")
-    assert result.finish_reason == "content_filter" and result.response == "I can't help with that."
+    assert result.finish_reason == "content_filter" and result.text == "I can't help with that."
 
 
 async def test_a_caller_that_stops_listening_cancels_the_call_and_the_observer_hears_of_it(fakes, make_relay):
     seen = []
     fakes["anthropic"].script(faults.reply(text="a b c d e f g h", seconds=0.2))
     relay = make_relay(observers=[lambda ctx, attempt: seen.append((ctx, attempt))])
-    stream = relay.stream("general-agent", "Hi", user_id="u1")
+    stream = relay.stream("general-agent", "Hi", user="u1")
     async for event in stream:
         if isinstance(event, TextDelta):
             break
@@ -241,7 +240,7 @@ async def test_a_caller_that_stops_listening_cancels_the_call_and_the_observer_h
 
 async def test_preferred_provider_goes_first(fakes, make_relay):
     result = await make_relay().chat("general-agent", "Hi", preferred_provider="ollama", preferred_model="mistral")
-    assert result.used_provider == "ollama" and not result.fallback_used
+    assert result.provider == "ollama" and not result.fallback_used
 
 
 async def test_each_attempt_says_whether_it_is_the_requests_first_on_its_provider_and_model(fakes, make_relay):

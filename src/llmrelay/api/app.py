@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from .. import __version__, web
+from ..access.keys import KeyCache
 from ..config import Settings, load_settings
 from ..relay import Relay
 from . import errors
-from .auth import KeyCache
-from .limits import RateLimits
 from .metrics import observe_attempt, observe_cost
 from .middleware import ServiceMiddleware
 from .routes import agents, catalog, config, conversations, health, openai_compat, usage
@@ -65,13 +65,15 @@ def create_app(settings: Settings | None = None, *, relay: Relay | None = None) 
     )
     app.state.settings = settings
     app.state.relay = relay
-    app.state.limits = RateLimits(settings)
     errors.install(app)
     for module in (health, agents, conversations, config, usage, catalog, openai_compat):
         app.include_router(module.router)
     web.install(app)
+    app.include_router(openai_compat.unmatched)  # last: every other /v1 path, answered in OpenAI's shape
+    fast = next(r for r in openai_compat.router.routes
+                if isinstance(r, APIRoute) and r.endpoint is openai_compat.chat_completions)
     app.front = ServiceMiddleware(app._fastapi, max_body=settings.max_body_bytes, owner=app,
-                                  fast={("POST", "/v1/chat/completions"): openai_compat.chat_completions})
+                                  fast={("POST", "/v1/chat/completions"): fast})
     return app
 
 

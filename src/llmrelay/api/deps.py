@@ -1,4 +1,5 @@
-"""Request dependencies: who is calling, within their limits, and whose data they may see."""
+"""Request dependencies: who is calling, and whose data they may see.  (Whether a request is within
+the caller's limits is decided by `Relay.run`, for every ingress alike.)"""
 
 from __future__ import annotations
 
@@ -6,18 +7,41 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from ..db.users import Principal
+from ..access.keys import presented_key
+from ..access.sessions import api_principal
 from ..ledger import Ledger
 from ..relay import Relay
-from ..web.session import api_principal
-from .auth import presented_key
+from ..types import Principal
 from .errors import Problem
+
+_NO_KEY = "an API key is required: send `Authorization: Bearer <key>` (or `x-api-key: <key>`)"
+
+
+async def key_user(request: Request) -> Principal:
+    """The caller by their API key (the /v1 routers: key-only)."""
+    key = presented_key(request)
+    if key is None:
+        raise Problem(401, _NO_KEY, code="missing_api_key", headers={"www-authenticate": "Bearer"})
+    return await _key_principal(request, key)
 
 
 async def current_user(request: Request) -> Principal:
+    """The caller by their API key, or (the /api routers) by the web UI's session cookie, with an
+    X-CSRF-Token on state-changing requests."""
     key = presented_key(request)
-    if key is None:
-        return await _session_user(request)
+    if key is not None:
+        return await _key_principal(request, key)
+    principal, why = await api_principal(request)
+    if principal is not None:
+        request.scope["state"]["user_id"] = principal.user_id
+        return principal
+    if why == "csrf":
+        raise Problem(403, "a request signed in by the session cookie needs the page's X-CSRF-Token header",
+                      code="csrf_token_invalid")
+    raise Problem(401, _NO_KEY, code="missing_api_key", headers={"www-authenticate": "Bearer"})
+
+
+async def _key_principal(request: Request, key: str) -> Principal:
     principal = await request.app.state.keys.principal(key)
     if principal is None:
         raise Problem(401, "invalid or revoked API key", code="invalid_api_key", headers={"www-authenticate": "Bearer"})
@@ -26,35 +50,8 @@ async def current_user(request: Request) -> Principal:
     return principal
 
 
-async def _session_user(request: Request) -> Principal:
-    """No key header: the web UI's session cookie may stand in for a key on /api (never on /v1, which
-    stays key-only), with an X-CSRF-Token on state-changing requests."""
-    if not request.scope["path"].startswith("/v1/"):
-        principal, why = await api_principal(request)
-        if principal is not None:
-            request.scope["state"]["user_id"] = principal.user_id
-            return principal
-        if why == "csrf":
-            raise Problem(403, "a request signed in by the session cookie needs the page's X-CSRF-Token header",
-                          code="csrf_token_invalid")
-    raise Problem(401, "an API key is required: send `Authorization: Bearer <key>` (or `x-api-key: <key>`)",
-                  code="missing_api_key", headers={"www-authenticate": "Bearer"})
-
-
 CurrentUser = Annotated[Principal, Depends(current_user)]
-
-
-async def admitted_user(request: Request, user: CurrentUser) -> Principal:
-    """The caller, counted against their rate limits (429 with Retry-After when over)."""
-    over = await request.app.state.limits.admit(user)
-    if over is not None:
-        which, wait = over
-        raise Problem(429, f"rate limit reached ({which}); retry in {wait} s", code="rate_limit_exceeded",
-                      headers={"retry-after": str(wait)})
-    return user
-
-
-AdmittedUser = Annotated[Principal, Depends(admitted_user)]
+KeyUser = Annotated[Principal, Depends(key_user)]
 
 
 _USER_ID = Query(None, max_length=64, description="Admins only: whose data to read.")

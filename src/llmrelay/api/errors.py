@@ -1,26 +1,34 @@
-"""Every error the HTTP service answers, in one of two shapes.
+"""Every error the HTTP service answers, in the shape of the router that serves the request.
 
-`/api/*` (and everything else) answers RFC 9457 problem details
-(`application/problem+json`: type, title, status, detail, and `field` naming the offending input);
-`/v1/*` answers OpenAI's `{"error": {message, type, param, code}}`, so that OpenAI SDKs raise
-their own typed errors.  Handlers map llmrelay's exceptions once, here; and the OpenAPI document
-says so (`document_errors`): every error response of an /api or /v1 operation is described with
-the shape it really has, in place of FastAPI's default 422 body that these handlers never send.
+Each router chooses its shape once, by its route class: `ApiRoute` (the /api routers) answers RFC
+9457 problem details (`application/problem+json`: type, title, status, detail, and `field` naming
+the offending input); `OpenAIRoute` (the /v1 routers) answers OpenAI's
+`{"error": {message, type, param, code}}`, so that OpenAI SDKs raise their own typed errors; any
+other route (health, pages) answers problem details too.  llmrelay's exceptions are mapped to HTTP
+once, here (`as_problem`), and the handlers render them in the shape of the request's route
+(`shape_for`, which also serves a request no route has matched yet: a body over the size limit).
+The OpenAPI document says so (`document_errors`): every error response of a keyed operation is
+described with the shape it really has, in place of FastAPI's default 422 body that these handlers
+never send.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
-from ..types import AllLinksFailed, InvalidRequest, LLMRelayError, UnknownAgent
+from ..types import AllLinksFailed, InvalidRequest, LLMRelayError, RateLimited, UnknownAgent, UnknownModel
 
 log = logging.getLogger("llmrelay.api")
 PROBLEM = "application/problem+json"
@@ -31,8 +39,11 @@ _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not 
            500: "Internal error", 502: "No provider answered", 503: "Unavailable"}
 # OpenAI error `type`s by status, as the SDKs expect them
 _OPENAI_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error",
-                 404: "invalid_request_error", 413: "invalid_request_error", 422: "invalid_request_error",
-                 429: "rate_limit_error", 502: "api_error", 503: "api_error"}
+                 404: "invalid_request_error", 405: "invalid_request_error", 413: "invalid_request_error",
+                 422: "invalid_request_error", 429: "rate_limit_error", 502: "api_error", 503: "api_error"}
+_OPENAI_CODES = {"unknown-agent": "model_not_found", "invalid-request": "invalid_value",
+                 "invalid-field": "invalid_value"}
+"""Problem codes that OpenAI spells otherwise; any other code has its dashes as underscores."""
 
 
 class ProblemDetails(BaseModel):
@@ -73,19 +84,74 @@ class Problem(Exception):
         self.extra = extra or {}
 
 
-def _openai_path(request: Request) -> bool:
-    return request.url.path.startswith("/v1/")
+class ProblemShape:
+    """RFC 9457 problem details."""
+
+    media_type = PROBLEM
+
+    def body(self, p: Problem) -> bytes:
+        slug = p.code or _TITLES.get(p.status, "error").lower().replace(" ", "-")
+        return orjson.dumps({"type": TYPE_BASE + slug, "title": _TITLES.get(p.status, "Error"), "status": p.status,
+                             "detail": p.detail, **({"field": p.field} if p.field else {}), **p.extra})
+
+    def response(self, p: Problem) -> Response:
+        return Response(self.body(p), p.status, p.headers, media_type=self.media_type)
+
+
+class OpenAIShape(ProblemShape):
+    """OpenAI's error object: `type` by status, `param` the field, `code` in OpenAI's spelling."""
+
+    media_type = "application/json"
+
+    def body(self, p: Problem) -> bytes:
+        code = _OPENAI_CODES.get(p.code, p.code.replace("-", "_")) if p.code else None
+        return orjson.dumps({"error": {"message": p.detail, "type": _OPENAI_TYPES.get(p.status, "api_error"),
+                                       "param": p.field, "code": code}, **p.extra})
+
+
+PROBLEM_SHAPE = ProblemShape()
+OPENAI_SHAPE = OpenAIShape()
+
+
+class ApiRoute(APIRoute):
+    """The route class of llmrelay's own API routers: keyed, problem details."""
+
+    error_shape: ProblemShape = PROBLEM_SHAPE
+    keyed = True
+
+
+class OpenAIRoute(APIRoute):
+    """The route class of the OpenAI-compatible routers: keyed, OpenAI's error object."""
+
+    error_shape: ProblemShape = OPENAI_SHAPE
+    keyed = True
+
+
+def all_routes(app: Any) -> Iterator[BaseRoute]:
+    """Every route of `app`, those of included routers too (FastAPI >= 0.16x includes a router as one
+    lazy entry, `original_router`; our routers carry their prefix themselves, so their routes' paths
+    are whole)."""
+    for route in getattr(app, "routes", ()):
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from all_routes(inner)
+        else:
+            yield route
+
+
+def shape_for(scope: Scope, app: Any = None) -> ProblemShape:
+    """The error shape of the route that serves (or, before routing, would serve) this request."""
+    route = scope.get("route")
+    if route is None and app is not None:
+        for candidate in all_routes(app):
+            if candidate.matches(scope)[0] is not Match.NONE:
+                route = candidate
+                break
+    return getattr(route, "error_shape", PROBLEM_SHAPE)
 
 
 def error_response(request: Request, p: Problem) -> Response:
-    if _openai_path(request):
-        body = {"error": {"message": p.detail, "type": _OPENAI_TYPES.get(p.status, "api_error"), "param": p.field,
-                          "code": p.code}, **p.extra}
-        return Response(orjson.dumps(body), p.status, p.headers, media_type="application/json")
-    slug = p.code or _TITLES.get(p.status, "error").lower().replace(" ", "-")
-    body = {"type": TYPE_BASE + slug, "title": _TITLES.get(p.status, "Error"), "status": p.status,
-            "detail": p.detail, **({"field": p.field} if p.field else {}), **p.extra}
-    return Response(orjson.dumps(body), p.status, p.headers, media_type=PROBLEM)
+    return shape_for(request.scope).response(p)
 
 
 def as_problem(exc: Exception) -> Problem:
@@ -94,6 +160,10 @@ def as_problem(exc: Exception) -> Problem:
         return exc
     if isinstance(exc, UnknownAgent):
         return Problem(404, str(exc), field=exc.field, code="unknown-agent")
+    if isinstance(exc, UnknownModel):
+        return Problem(404, str(exc), field=exc.field, code="model-not-found")
+    if isinstance(exc, RateLimited):
+        return Problem(429, str(exc), code="rate-limit-exceeded", headers={"retry-after": str(exc.retry_after)})
     if isinstance(exc, InvalidRequest):
         return Problem(400, str(exc), field=exc.field, code="invalid-request")
     if isinstance(exc, AllLinksFailed):
@@ -127,17 +197,20 @@ def _component(schemas: dict[str, Any], model: type[BaseModel]) -> dict[str, str
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
-    """Describe the error responses of /api and /v1 operations as they are sent: problem+json on
-    /api, OpenAI's error object on /v1; 401 on every one (each needs a key), 400 (invalid JSON) and
-    413 (too large) wherever a body goes."""
+def document_errors(doc: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
+    """Describe the error responses of every operation as they are sent, in its route's shape; 401
+    on every keyed one, 400 (invalid JSON) and 413 (too large) wherever a body goes."""
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-    problem = {PROBLEM: {"schema": _component(schemas, ProblemDetails)}}
-    openai = {"application/json": {"schema": _component(schemas, OpenAIErrorResponse)}}
-    for path, item in doc.get("paths", {}).items():
-        ours = path.startswith(("/api/", "/v1/"))
-        shape = openai if path.startswith("/v1/") else problem
-        for op in item.values():
+    contents = {PROBLEM_SHAPE: {PROBLEM: {"schema": _component(schemas, ProblemDetails)}},
+                OPENAI_SHAPE: {"application/json": {"schema": _component(schemas, OpenAIErrorResponse)}}}
+    paths = doc.get("paths", {})
+    for route in routes:
+        if not isinstance(route, APIRoute) or route.path_format not in paths:
+            continue
+        ours = getattr(route, "keyed", False)
+        shape = contents[getattr(route, "error_shape", PROBLEM_SHAPE)]
+        item = paths[route.path_format]
+        for op in (item.get(m.lower()) for m in route.methods):
             if not isinstance(op, dict) or "responses" not in op:
                 continue
             responses = op["responses"]
@@ -169,7 +242,7 @@ def install(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         fresh = app.openapi_schema is None
         doc = generate()  # FastAPI caches it in app.openapi_schema: amend it once
-        return document_errors(doc) if fresh else doc
+        return document_errors(doc, list(all_routes(app))) if fresh else doc
 
     app.openapi = openapi  # type: ignore[method-assign]
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+from fastapi.routing import APIRoute
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..relay import new_request_id
@@ -31,22 +30,11 @@ class _TooLarge(Exception):
     pass
 
 
-def _problem_413(limit: int, path: str) -> bytes:
-    if path.startswith("/v1/"):
-        body = {"error": {"message": f"request body over {limit} bytes", "type": "invalid_request_error",
-                          "param": None, "code": "request_too_large"}}
-    else:
-        body = {"type": "https://llmrelay.dev/problems/request-too-large", "title": "Request too large",
-                "status": 413, "detail": f"the request body is over the limit of {limit} bytes"}
-    return orjson.dumps(body)
-
-
-FastHandler = Callable[[Request], Awaitable[Response]]
-
-
 class ServiceMiddleware:
+    """`fast` maps (method, path) to the FastAPI route whose endpoint the fast lane calls."""
+
     def __init__(self, app: ASGIApp, max_body: int, owner: Any = None,
-                 fast: dict[tuple[str, str], FastHandler] | None = None) -> None:
+                 fast: dict[tuple[str, str], APIRoute] | None = None) -> None:
         self.app = app
         self.max_body = max_body
         self.owner = owner  # the FastAPI application, as `request.app` in a fast-lane route
@@ -69,7 +57,7 @@ class ServiceMiddleware:
         path = scope["path"]
         if length is not None and length.isdigit() and int(length) > self.max_body:
             status = 413
-            await self._send_413(send, path)
+            await self._send_413(scope, send)
             self._finish(scope, rid, status, t0)
             return
         seen = 0
@@ -92,41 +80,43 @@ class ServiceMiddleware:
             await send(message)
 
         try:
-            handler = self.fast.get((scope["method"], path))
-            if handler is not None and self.owner is not None:
-                await self._fast(handler, scope, limited_receive, send_with_id)
+            route = self.fast.get((scope["method"], path))
+            if route is not None and self.owner is not None:
+                await self._fast(route, scope, limited_receive, send_with_id)
             else:
                 await self.app(scope, limited_receive, send_with_id)
         except _TooLarge:
             status = 413
-            await self._send_413(send, path)
+            await self._send_413(scope, send)
         finally:
             self._finish(scope, rid, status, t0)
 
-    async def _fast(self, handler: FastHandler, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _fast(self, route: APIRoute, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self.owner
+        scope["route"] = route  # as FastAPI's router sets it: the access log and the error shape read it
         request = Request(scope, receive)
         try:
-            response = await handler(request)
+            response = await route.endpoint(request)
         except _TooLarge:
             raise
         except Exception as exc:
             response = errors.render(request, exc)
         await response(scope, receive, send)
 
-    async def _send_413(self, send: Send, path: str) -> None:
-        body = _problem_413(self.max_body, path)
-        ctype = b"application/json" if path.startswith("/v1/") else b"application/problem+json"
+    async def _send_413(self, scope: Scope, send: Send) -> None:
+        """Before any route has run: in the error shape of the route that would have served it."""
+        shape = errors.shape_for(scope, self.owner)
+        body = shape.body(errors.Problem(413, f"the request body is over the limit of {self.max_body} bytes",
+                                         code="request-too-large"))
         await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
+                    "headers": [(b"content-type", shape.media_type.encode()),
+                                (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
 
     def _finish(self, scope: Scope, rid: str, status: int, t0: float) -> None:
         elapsed = time.perf_counter() - t0
         route = scope.get("route")
-        name = getattr(route, "path", None) or (scope["path"] if (scope["method"], scope["path"]) in self.fast
-                                                else "unmatched")
+        name = getattr(route, "path", None) or "unmatched"
         observe_http(scope["method"], name, status, elapsed)
         if access_log.isEnabledFor(logging.INFO):
             state = scope.get("state", {})

@@ -1,37 +1,22 @@
-"""OpenAI's chat-completions format, in and out, and what an OpenAI `model` name means here.
+"""OpenAI's chat-completions format, in and out (what `model` means is `routing.targets`' business).
 
 In: `ChatCompletionRequest` (validated from the raw body; unknown fields ignored), its messages
-turned into a system prompt and text turns (`conversation`).  Out: the `chat.completion` body
-(`completion`), the pre-rendered `chat.completion.chunk` SSE frames of one stream (`Chunks`).
-
-`ModelResolver` turns `model` (and OpenRouter's `models` fallbacks) into a chain:
-
-    agent:<agentId>        the agent's chain, with the caller's saved config for it
-    <provider>/<model>     one link, when the first segment names a provider
-                           (`openrouter/meta-llama/llama-3.1-70b-instruct` -> openrouter)
-    <model>                the provider the catalog or the price book knows it from, else
-                           LLMRELAY_DEFAULT_PROVIDER, else 404 `model_not_found`
+turned into a system prompt and text turns (`conversation`), and the request's `RequestOptions`
+(`options`).  Out: the `chat.completion` body (`completion`), the pre-rendered
+`chat.completion.chunk` SSE frames of one stream (`Chunks`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..agents import Agent
-from ..catalog import KNOWN_MODELS, MODEL_PATTERNS, plausible, provider_for
-from ..ledger.pricing import WILDCARD, PriceBook
-from ..routing.chain import ChainConfig, resolve_chain
-from ..types import ChatResponse, Link, Message, Usage
+from ..types import ChatResponse, Message, RequestOptions, Usage
 from .errors import Problem
 
-AGENT_PREFIX = "agent:"
-DIRECT_AGENT = "direct"
-"""The ledger's agent_id for a request that names a model rather than an agent."""
 MAX_TEXT = 1_000_000
 
 # -- the request ------------------------------------------------------------------------------------
@@ -140,6 +125,14 @@ def conversation(messages: Sequence[ChatMessage]) -> tuple[list[str], list[Messa
     return system, turns
 
 
+def options(body: ChatCompletionRequest, system: Sequence[str], request_id: str) -> RequestOptions:
+    """The request's options: its system and developer messages, limits, and `models` fallbacks."""
+    return RequestOptions(
+        system="\n\n".join(system) or None, max_tokens=body.max_completion_tokens or body.max_tokens,
+        temperature=body.temperature, stop=body.stop_sequences, fallbacks=tuple(body.models or ()),
+        request_id=request_id)
+
+
 def _text(content: Any, i: int) -> str:
     if isinstance(content, str):
         if len(content) > MAX_TEXT:
@@ -165,129 +158,6 @@ def _part_text(part: Any, i: int, j: int) -> str:
         raise Problem(400, f"{param}.text must be a string of at most {MAX_TEXT} characters", field=f"{param}.text",
                       code="invalid_value")
     return text
-
-
-# -- what `model` means ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """A resolved `model`: the chain to walk and whose it is."""
-
-    agent_id: str
-    """The ledger's agent_id: the agent's id, or `direct`."""
-    links: list[Link]
-    system_prompt: str = ""
-    config: ChainConfig | None = None
-
-
-ConfigLookup = Callable[[str | None, str], Awaitable[ChainConfig | None]]
-
-
-def _not_found(model: str, param: str, why: str) -> Problem:
-    return Problem(404, f"the model {model!r} does not exist: {why}", field=param, code="model_not_found")
-
-
-class ModelResolver:
-    """Resolves OpenAI model names.  What a name that is not an agent means is cached (the cache is
-    dropped whenever the price book is reloaded), so the hot path is a dictionary lookup."""
-
-    MAX_CACHED = 4096
-
-    def __init__(self, agents: Mapping[str, Agent], providers: Collection[str], *,
-                 config_lookup: ConfigLookup | None = None, default_provider: str | None = None,
-                 prices: Callable[[], PriceBook | None] = lambda: None) -> None:
-        self.agents = agents
-        self.providers = frozenset(providers)
-        self.config_lookup = config_lookup
-        self.default_provider = default_provider
-        self._prices = prices
-        self._book: PriceBook | None = None
-        self._priced: frozenset[tuple[str, str]] = frozenset()
-        self._direct: dict[str, Link | str] = {}
-
-    def priced(self) -> frozenset[tuple[str, str]]:
-        """The provider/model pairs with a price in effect now (the provider-wide `*` rows left out)."""
-        book = self._prices()
-        if book is not self._book:
-            self._book = book
-            self._priced = frozenset((p.provider, p.model) for p in book.current() if p.model != WILDCARD) \
-                if book is not None else frozenset()
-            self._direct = {}
-        return self._priced
-
-    async def resolve(self, model: str, fallbacks: Sequence[str] = (), user_id: str | None = None) -> Target:
-        """`model`'s chain, then each fallback's links (a link already in the chain is not repeated)."""
-        if model.startswith(AGENT_PREFIX):
-            agent = self._agent(model, "model")
-            config = await self.config_lookup(user_id, agent.id) if self.config_lookup else None
-            target = Target(agent.id, resolve_chain(agent, config=config), agent.system_prompt, config)
-        else:
-            target = Target(DIRECT_AGENT, [self.direct(model, "model")])
-        if fallbacks:
-            seen = {(x.provider, x.model) for x in target.links}
-            for i, name in enumerate(fallbacks):
-                for link in await self._links(name, f"models[{i}]", user_id):
-                    if (link.provider, link.model) not in seen:
-                        seen.add((link.provider, link.model))
-                        target.links.append(link)
-        return target
-
-    def owner(self, model: str) -> str | None:
-        """Who serves `model` (a provider, or `llmrelay` for an agent); None when nobody does."""
-        if model.startswith(AGENT_PREFIX):
-            return "llmrelay" if model[len(AGENT_PREFIX):] in self.agents else None
-        try:
-            return self.direct(model, "model").provider
-        except Problem:
-            return None
-
-    async def _links(self, model: str, param: str, user_id: str | None) -> list[Link]:
-        if model.startswith(AGENT_PREFIX):
-            agent = self._agent(model, param)
-            config = await self.config_lookup(user_id, agent.id) if self.config_lookup else None
-            return resolve_chain(agent, config=config)
-        return [self.direct(model, param)]
-
-    def _agent(self, model: str, param: str) -> Agent:
-        agent = self.agents.get(model[len(AGENT_PREFIX):])
-        if agent is None:
-            raise _not_found(model, param, f"no such agent (known: {', '.join(sorted(self.agents))})")
-        return agent
-
-    def direct(self, model: str, param: str) -> Link:
-        """The one link a provider/model or bare model name stands for."""
-        priced = self.priced()
-        found = self._direct.get(model)
-        if found is None:
-            found = self._lookup(model, priced)
-            if len(self._direct) >= self.MAX_CACHED:
-                self._direct.clear()
-            self._direct[model] = found
-        if isinstance(found, str):
-            raise _not_found(model, param, found)
-        return found
-
-    def _lookup(self, model: str, priced: frozenset[tuple[str, str]]) -> Link | str:
-        """The link, or why there is none."""
-        provider, slash, rest = model.partition("/")
-        if slash and provider in self.providers:
-            if not rest:
-                return f"name a model after {provider}/"
-            if (provider, rest) in priced or plausible(provider, rest) or provider not in MODEL_PATTERNS:
-                return Link(provider, rest)
-            return f"{provider} has no such model in the catalog or the price book, and it does not look like " \
-                   f"one of its model ids"
-        found = provider_for(model, priced) or self.default_provider
-        if found is None:
-            return ("neither the catalog nor the price book knows it and LLMRELAY_DEFAULT_PROVIDER is not set; "
-                    "name it `<provider>/<model>` or `agent:<agentId>`")
-        return Link(found, model)
-
-    def catalog(self, enabled: Collection[str]) -> Iterator[tuple[str, str]]:
-        """(provider, model) of every catalog and priced model of the `enabled` providers, sorted."""
-        pairs = {*KNOWN_MODELS, *self.priced()}
-        return iter(sorted(p for p in pairs if p[0] in enabled))
 
 
 # -- the response ------------------------------------------------------------------------------------

@@ -1,4 +1,10 @@
-"""`llmrelay chat`: ask an agent from the terminal, streaming, or as one JSON object."""
+"""`llmrelay chat`: ask an agent from the terminal, streaming, or as one JSON object.
+
+A codec around `Relay.run`, like every ingress: it runs as a named user (`--user`, default the
+`admin` user `llmrelay serve` creates; without one, as the local user), so that user's saved
+configs and rate limits hold here too.  Rate-limit counters are shared with the server and other
+CLI runs only through Redis (`LLMRELAY_REDIS_URL`); without it they live in this one process.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +18,12 @@ import typer
 from rich.markup import escape
 
 from ..config import load_settings
-from ..relay import ChatResult, Relay, StreamDone, StreamFailed
-from ..routing.fallback import AttemptEvent
-from ..types import AllLinksFailed, Attempt, TextDelta
+from ..relay import Relay
+from ..types import AllLinksFailed, Attempt, AttemptEvent, InvalidRequest, Outcome, Principal, RateLimited, TextDelta
 from .app import app, err_console, fail
+
+DEFAULT_USER = "admin"
+NO_ANSWER = 1
 
 
 def read_history(path: Path) -> list[dict[str, Any]]:
@@ -42,58 +50,76 @@ def chat(
     max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="Cap on the answer's tokens."),
     temperature: float | None = typer.Option(None, "--temperature", min=0.0, max=2.0, help="0 to 2."),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object instead of streaming."),
+    user: str | None = typer.Option(None, "--user", "-u", help="Ask as this user (name or id): their saved "
+                                    f"configs and rate limits apply.  Default: {DEFAULT_USER!r} if it exists."),
 ) -> None:
     """Ask an agent.  The answer streams to stdout; a summary line goes to stderr.
 
-    Exit code 0 on an answer, 1 when every link of the chain failed, 2 on bad usage."""
+    Exit code 0 on an answer, 1 when every link of the chain failed or a rate limit refused the
+    request, 2 on bad usage."""
     if message == "-":
         message = sys.stdin.read()
     turns = read_history(history) if history is not None else []
     settings = load_settings()
     kwargs = dict(preferred_provider=provider, preferred_model=model, max_tokens=max_tokens,
                   temperature=temperature)
-    code = asyncio.run(_json(settings, agent, message, turns, kwargs) if as_json
-                       else _stream(settings, agent, message, turns, kwargs))
+    code = asyncio.run(_ask(settings, user, agent, message, turns, kwargs, as_json))
     raise typer.Exit(code)
 
 
-async def _json(settings: Any, agent: str, message: str, turns: list, kwargs: dict) -> int:
+async def _ask(settings: Any, user: str | None, agent: str, message: str, turns: list, kwargs: dict,
+               as_json: bool) -> int:
     async with Relay(settings) as relay:
+        who = await _principal(relay, user)
         try:
-            result = await relay.chat(agent, message, turns, **kwargs)
-        except AllLinksFailed as exc:
-            print(json.dumps({"error": str(exc), "attemptedProviders": [a.to_dict() for a in exc.attempts]}))
-            return 1
-    d = result.to_dict()
+            return await (_json if as_json else _stream)(relay, who, agent, message, turns, kwargs)
+        except RateLimited as exc:
+            err_console.print(f"[red]llmrelay: refused:[/] {escape(str(exc))} (user {escape(who.name)})")
+            return NO_ANSWER
+
+
+async def _principal(relay: Relay, user: str | None) -> Any:
+    """The named user; by default `admin` when it exists, else the local caller (None)."""
+    assert relay.ledger is not None
+    found = await relay.ledger.principal(user or DEFAULT_USER)
+    if found is None and user is not None:
+        raise InvalidRequest(f"--user: no user {user!r} (see `llmrelay users list`)", "user")
+    return found
+
+
+async def _json(relay: Relay, who: Principal | None, agent: str, message: str, turns: list, kwargs: dict) -> int:
+    try:
+        outcome = await relay.chat(agent, message, turns, user=who, **kwargs)
+    except AllLinksFailed as exc:
+        print(json.dumps({"error": str(exc), "attemptedProviders": [a.to_dict() for a in exc.attempts]}))
+        return NO_ANSWER
+    d = outcome.to_dict()
     print(json.dumps({k: d[k] for k in ("response", "model", "provider", "usedProvider", "fallbackUsed",
                                         "attemptedProviders", "tokensUsed", "costUsd", "generationTime",
                                         "requestId")}))
     return 0
 
 
-async def _stream(settings: Any, agent: str, message: str, turns: list, kwargs: dict) -> int:
+async def _stream(relay: Relay, who: Principal | None, agent: str, message: str, turns: list, kwargs: dict) -> int:
     out = sys.stdout
     wrote = False
-    async with Relay(settings) as relay:
-        async for event in relay.stream(agent, message, turns, **kwargs):
-            if isinstance(event, TextDelta):
-                out.write(event.text)
-                out.flush()
-                wrote = True
-            elif isinstance(event, AttemptEvent):
-                if event.attempt.status != "success":
-                    _attempt_line(event.attempt, wrote)
-            elif isinstance(event, StreamDone):
-                if wrote:
-                    out.write("\n")
-                err_console.print(_summary(event.result), style="dim")
+    async for event in relay.stream(agent, message, turns, user=who, **kwargs):
+        if isinstance(event, TextDelta):
+            out.write(event.text)
+            out.flush()
+            wrote = True
+        elif isinstance(event, AttemptEvent):
+            if event.attempt.status != "success":
+                _attempt_line(event.attempt, wrote)
+        elif isinstance(event, Outcome):
+            if wrote:
+                out.write("\n")
+            if event.error is None:
+                err_console.print(_summary(event), style="dim")
                 return 0
-            elif isinstance(event, StreamFailed):
-                if wrote:
-                    out.write("\n")
-                err_console.print(f"[red]llmrelay: no answer:[/] {escape(_failure_headline(event))}")
-                return 1
-    return 1
+            err_console.print(f"[red]llmrelay: no answer:[/] {escape(_failure_headline(event))}")
+            return NO_ANSWER
+    return NO_ANSWER
 
 
 def _attempt_line(a: Attempt, mid_answer: bool) -> None:
@@ -103,15 +129,16 @@ def _attempt_line(a: Attempt, mid_answer: bool) -> None:
                       f"{escape(a.error_message or '')}", style="dim")
 
 
-def _failure_headline(event: StreamFailed) -> str:
-    if event.result.response:
-        return f"the stream broke after {len(event.result.response)} characters: {event.error}"
-    return str(event.error)
+def _failure_headline(outcome: Outcome) -> str:
+    if outcome.text:
+        return f"the stream broke after {len(outcome.text)} characters: {outcome.error}"
+    return str(outcome.error)
 
 
-def _summary(r: ChatResult) -> str:
-    u = r.usage
-    fallback = "fallback used" if r.fallback_used else "no fallback"
-    cost = f"${r.cost_usd.normalize():f}" if r.cost_usd is not None else "cost unknown (unpriced model)"
-    return (f"— {r.used_provider} · {r.model} · {u.input_tokens} prompt + {u.output_tokens} completion = "
-            f"{u.total_tokens} tokens · {cost} · {r.generation_time_ms} ms · {fallback}")
+def _summary(o: Outcome) -> str:
+    u, resp = o.usage, o.response
+    assert resp is not None
+    fallback = "fallback used" if o.fallback_used else "no fallback"
+    cost = f"${o.cost_usd.normalize():f}" if o.cost_usd is not None else "cost unknown (unpriced model)"
+    return (f"— {resp.provider} · {resp.model} · {u.input_tokens} prompt + {u.output_tokens} completion = "
+            f"{u.total_tokens} tokens · {cost} · {o.generation_time_ms} ms · {fallback}")

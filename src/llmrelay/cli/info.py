@@ -9,7 +9,6 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..agents import load_agents
 from ..config import load_settings
 from ..relay import Relay
 from .app import app, console
@@ -18,9 +17,9 @@ from .app import app, console
 @app.command()
 def agents(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """List the agents and their fallback chains (disabled providers dimmed)."""
-    settings = load_settings()
-    catalog = load_agents(settings.agents_file)
-    enabled = {p.name for p in settings.providers() if p.enabled}
+    relay = Relay(load_settings(), ledger=None)
+    catalog = relay.agents
+    enabled = {p.name for p in relay.provider_status() if p.enabled}
     if as_json:
         print(json.dumps([{"id": a.id, "name": a.name, "description": a.description, "costTier": a.cost_tier,
                            "defaultProvider": a.primary.provider,
@@ -35,7 +34,7 @@ def agents(as_json: bool = typer.Option(False, "--json", help="Print JSON instea
                            for x in a.links)
         table.add_row(a.id, a.name, a.cost_tier, chain)
     console.print(table)
-    if len(enabled) < 5:
+    if len(enabled) < len(relay.provider_status()):
         console.print("[dim]struck-through links belong to disabled providers: see `llmrelay providers`[/]")
 
 
@@ -45,10 +44,10 @@ def providers(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Which providers are enabled, and why not.  Exit code 1 when a --check fails."""
-    settings = load_settings()
-    checks = asyncio.run(_check_all(settings)) if check else {}
+    relay = Relay(load_settings(), ledger=None)
+    checks = asyncio.run(_check_all(relay)) if check else {}
     rows = [{"name": p.name, "enabled": p.enabled, "reason": p.disabled_reason, "baseUrl": p.base_url,
-             **({"check": checks[p.name]} if p.name in checks else {})} for p in settings.providers()]
+             **({"check": checks[p.name]} if p.name in checks else {})} for p in relay.provider_status()]
     if as_json:
         print(json.dumps(rows))
     else:
@@ -72,8 +71,8 @@ def providers(
         raise typer.Exit(1)
 
 
-async def _check_all(settings) -> dict[str, dict]:
-    async with Relay(settings) as relay:
+async def _check_all(relay: Relay) -> dict[str, dict]:
+    async with relay:
         names = list(relay.providers)
         results = await asyncio.gather(*(relay.check_provider(n) for n in names))
     return {name: {"ok": ok, "latencyMs": ms, "detail": detail}

@@ -16,8 +16,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from ..routing.chain import ChainConfig
-from ..types import Link
+from ..types import ChainConfig, Link
 from .models import AIModelConfig
 from .types import utcnow
 

@@ -43,6 +43,18 @@ class ConversationStore:
                 ConversationMessage.conversation_id == conversation_id).order_by(ConversationMessage.id))).scalars()
             return conv.agent_id, [Message(r.role, r.content) for r in rows]  # type: ignore[arg-type]
 
+    async def get(self, conversation_id: str,
+                  user_id: str) -> tuple[Conversation, list[ConversationMessage]] | None:
+        """`user_id`'s conversation with its messages in order; None when there is no such
+        conversation or it belongs to someone else."""
+        async with self._sessions() as s:
+            conv = await s.get(Conversation, conversation_id)
+            if conv is None or conv.user_id != user_id:
+                return None
+            rows = (await s.execute(select(ConversationMessage).where(
+                ConversationMessage.conversation_id == conversation_id).order_by(ConversationMessage.id))).scalars()
+            return conv, list(rows)
+
     async def append(self, conversation_id: str, turns: list[StoredTurn]) -> None:
         async with self._sessions() as s, s.begin():
             s.add_all(ConversationMessage(conversation_id=conversation_id, role=t.role, content=t.content,

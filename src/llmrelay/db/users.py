@@ -7,30 +7,17 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..types import InvalidRequest
+from ..types import InvalidRequest, Principal
 from .models import ApiKey, User
 from .types import utcnow
 
 KEY_PREFIX = "lr_"
 PREFIX_LEN = 11  # "lr_" and 8 characters: enough to tell keys apart, far too little to guess one
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who a request is from: the user behind a key."""
-
-    user_id: str
-    name: str
-    is_admin: bool
-    key_id: str
-    rpm_limit: int | None = None
-    tpm_limit: int | None = None
 
 
 def new_key() -> str:
@@ -58,6 +45,24 @@ async def create_user(session: AsyncSession, name: str, *, is_admin: bool = Fals
 
 async def user_by_name(session: AsyncSession, name: str) -> User | None:
     return (await session.execute(select(User).where(User.name == name))).scalar_one_or_none()
+
+
+async def principal_of(session: AsyncSession, who: str) -> Principal | None:
+    """The enabled user whose id or name is `who`, as a principal (no key), with their own limits."""
+    rows = (await session.execute(select(User).where(or_(User.id == who, User.name == who),
+                                                     User.disabled.is_(False)))).scalars().all()
+    user = next((u for u in rows if u.id == who), rows[0] if rows else None)
+    return Principal(user.id, user.name, user.is_admin, "", user.rpm_limit, user.tpm_limit) if user else None
+
+
+async def user_names(session: AsyncSession) -> dict[str, str]:
+    """Every user's id and name, ordered by name."""
+    rows = (await session.execute(select(User.id, User.name).order_by(User.name))).all()
+    return {row.id: row.name for row in rows}
+
+
+async def user_exists(session: AsyncSession, user_id: str) -> bool:
+    return (await session.execute(select(User.id).where(User.id == user_id))).scalar_one_or_none() is not None
 
 
 async def count_users(session: AsyncSession) -> int:

@@ -7,6 +7,8 @@ from ..db.configs import ConfigStore
 from ..db.conversations import ConversationStore
 from ..db.engine import make_engine, sessions
 from ..db.migrate import ensure_schema
+from ..db.users import principal_of
+from ..types import Principal
 from .recorder import Recorder
 
 
@@ -28,6 +30,11 @@ class Ledger:
                 await ensure_schema(self.engine)
             await self.recorder.start()
             self._started = True
+
+    async def principal(self, who: str) -> Principal | None:
+        """The enabled user whose id or name is `who`, with their own limits."""
+        async with self.sessions() as s:
+            return await principal_of(s, who)
 
     async def aclose(self) -> None:
         """Flush every queued row, then close the database connections."""

@@ -1,5 +1,5 @@
-"""Ledger rows one by one: keyset-paginated records, and the CSV export streamed from a
-server-side cursor (never more than one batch of rows in memory)."""
+"""Ledger rows one by one: keyset-paginated records, the CSV export streamed from a server-side
+cursor (never more than one batch of rows in memory), and one request's rows summed up."""
 
 from __future__ import annotations
 
@@ -153,4 +153,37 @@ async def write_csv(session: AsyncSession, out: IO[str], *, batch_size: int = 10
     return count
 
 
-__all__ = ["COLUMNS", "decode_cursor", "encode_cursor", "export_csv", "list_records", "record_to_dict", "write_csv"]
+# -- one request's rows, as its answer's badge ------------------------------------------------------
+
+
+async def request_summaries(s: AsyncSession, user_id: str, request_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Per request id of `user_id`'s, its ledger rows summed up as an answer's badge shows them: tokens,
+    cost (None when some attempt was unpriced), the attempts' latencies, fallback, and each attempt."""
+    if not request_ids:
+        return {}
+    rows = (await s.execute(select(U).where(
+        U.request_id.in_(request_ids), U.user_id == user_id)
+        .order_by(U.request_id, U.attempt))).scalars()
+    found: dict[str, list[U]] = {}
+    for row in rows:
+        found.setdefault(row.request_id, []).append(row)
+    out = {}
+    for request_id, attempts in found.items():
+        costs = [a.cost_usd for a in attempts]
+        out[request_id] = {
+            "tokensUsed": {"prompt": sum(a.prompt_tokens for a in attempts),
+                           "completion": sum(a.completion_tokens for a in attempts),
+                           "total": sum(a.total_tokens for a in attempts)},
+            "costUsd": None if any(c is None for c in costs) else money(sum(costs, Decimal(0))),
+            "generationTime": sum(a.latency_ms for a in attempts),
+            "fallbackUsed": any(a.status == "fallback" for a in attempts),
+            "attemptedProviders": [{"provider": a.provider, "model": a.model,
+                                    "status": "success" if a.status == "fallback" else a.status,
+                                    "errorKind": a.error_kind, "error": a.error_message, "latencyMs": a.latency_ms}
+                                   for a in attempts],
+        }
+    return out
+
+
+__all__ = ["COLUMNS", "decode_cursor", "encode_cursor", "export_csv", "list_records", "record_to_dict",
+           "request_summaries", "write_csv"]

@@ -10,24 +10,9 @@ when it reaches the link, so that the reason is recorded with the attempt.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from ..agents import Agent
-from ..types import InvalidRequest, Link
-
-
-@dataclass(frozen=True, slots=True)
-class ChainConfig:
-    """A user's saved model preference for one agent."""
-
-    primary: Link
-    fallbacks: tuple[Link, ...] = ()
-    max_tokens: int | None = None
-    temperature: float | None = None
-
-    @property
-    def links(self) -> list[Link]:
-        return [self.primary, *self.fallbacks]
+from ..types import ChainConfig, InvalidRequest, Link
 
 
 def resolve_chain(agent: Agent, *, preferred_provider: str | None = None, preferred_model: str | None = None,

@@ -13,7 +13,8 @@ failure ends the stream with that error and the text already sent is kept.
 Every attempt and every skip becomes one `Attempt`, handed to the `observer` the moment it
 ends (the ledger's hook: it sees cancelled and cut attempts too, which a caller that stopped
 listening never would) and yielded as an `AttemptEvent`.  The last event of a stream is an
-`Outcome`; `complete()` returns it or raises `AllLinksFailed`.
+`Outcome`; `complete()` returns it.  Either way a request no link answered has `Outcome.error`
+set (an `AllLinksFailed`, or the error that broke a stream after its text went out).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ..providers.base import Provider
 from ..types import (
     AllLinksFailed,
     Attempt,
+    AttemptEvent,
     AttemptStatus,
     ChatRequest,
     ChatResponse,
@@ -38,7 +40,7 @@ from ..types import (
     Finished,
     FinishReason,
     Link,
-    LLMRelayError,
+    Outcome,
     ProviderError,
     TextDelta,
     Usage,
@@ -51,23 +53,6 @@ log = logging.getLogger("llmrelay.routing")
 Observer = Callable[[Attempt], None]
 OnCommit = Callable[[Link], None]
 """Told the link whose text is about to reach the caller first: no other link will serve the stream."""
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptEvent:
-    attempt: Attempt
-
-
-@dataclass(slots=True)
-class Outcome:
-    """How a request ended.  `response` holds what was served (partial text when a stream
-    failed after text went out); `error` is None exactly when the request succeeded."""
-
-    attempts: list[Attempt]
-    response: ChatResponse | None = None
-    link: Link | None = None
-    fallback_used: bool = False
-    error: LLMRelayError | None = None
 
 
 ExecEvent = TextDelta | AttemptEvent | Outcome
@@ -142,7 +127,7 @@ class FallbackExecutor:
 
     async def complete(self, links: Sequence[Link], request: ChatRequest,
                        observer: Observer | None = None) -> Outcome:
-        """Run the chain without streaming; raises `AllLinksFailed` when nothing answered."""
+        """Run the chain without streaming (`Outcome.error` says when nothing answered)."""
         outcome = None
         request = request if not request.stream else dataclasses.replace(request, stream=False)
         async with aclosing(self._execute(links, request, observer)) as events:
@@ -150,8 +135,6 @@ class FallbackExecutor:
                 if isinstance(event, Outcome):
                     outcome = event
         assert outcome is not None
-        if outcome.error is not None:
-            raise outcome.error
         return outcome
 
     def stream(self, links: Sequence[Link], request: ChatRequest, observer: Observer | None = None, *,

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from . import assets, pages, usage_page
+
 
 def install(app: FastAPI) -> None:
     """Add the pages, the static files and the redirect to /signin for pages that need a session."""
-    from . import assets, pages, usage_page  # late: the API's deps import `web.session`
-
     for module in (pages, usage_page, assets):
         app.include_router(module.router)
     pages.install_handlers(app)

@@ -20,10 +20,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from sqlalchemy import select
 from starlette.responses import Response
 
-from ..db.models import User
+from ..db.users import user_names
 from ..providers.registry import known_providers
 from .session import PageUser
 from .templating import render
@@ -137,8 +136,7 @@ def parse_view(query: Mapping[str, str], *, now: datetime, is_admin: bool) -> Us
 async def _user_names(request: Request) -> dict[str, str]:
     """Every user's id and name, for an admin's user filter and the table's user column."""
     async with request.app.state.relay.ledger.sessions() as s:
-        rows = (await s.execute(select(User.id, User.name).order_by(User.name))).all()
-    return {row.id: row.name for row in rows}
+        return await user_names(s)
 
 
 @router.get("/usage")

@@ -1,4 +1,10 @@
-"""`/api/ai/agents`: the agents, and asking one (JSON, or SSE when streaming)."""
+"""`/api/ai/agents`: the agents, and asking one (JSON, or SSE when streaming).
+
+A codec around `Relay.run`: the body (`AskAgent`) becomes the target `agent:<agentId>`, the turns
+(the stored conversation or `conversationHistory`, then `message`) and the options; the `Outcome`
+becomes llmrelay's own answer shape (`AgentAnswer`), or the stream's `attempt`, `delta`, then
+`done` or `error` events.  A conversation is stored (or continued) for every answer.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response, StreamingResponse
 
 from ...db.conversations import StoredTurn
-from ...relay import ChatResult, StreamDone, StreamFailed
-from ...routing.fallback import AttemptEvent
-from ...types import Message, TextDelta
-from ..deps import AdmittedUser, CurrentUser, RelayDep
-from ..errors import Problem, as_problem
+from ...relay import Relay
+from ...routing.targets import AGENT_PREFIX
+from ...types import AttemptEvent, InvalidRequest, Message, Outcome, Principal, RequestOptions, TextDelta
+from ..deps import CurrentUser, RelayDep
+from ..errors import ApiRoute, Problem, as_problem
 
-router = APIRouter(prefix="/api/ai", tags=["agents"])
+router = APIRouter(prefix="/api/ai", tags=["agents"], route_class=ApiRoute)
 MAX_MESSAGE = 1_000_000
 
 
@@ -78,7 +84,7 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
 @router.get("/agents", summary="The agents, their chains (with which links are usable) and your saved configs")
 async def list_agents(user: CurrentUser, relay: RelayDep) -> list[dict[str, Any]]:
     saved = {c.agent_id: c.to_dict() for c in await relay.ledger.configs.list(user.user_id)}  # type: ignore[union-attr]
-    status = {p.name: p for p in relay.settings.providers()}
+    status = {p.name: p for p in relay.provider_status()}
     out = []
     for agent in relay.agents.values():
         options = []
@@ -93,37 +99,40 @@ async def list_agents(user: CurrentUser, relay: RelayDep) -> list[dict[str, Any]
     return out
 
 
-async def _history(relay: Any, body: AskAgent, user_id: str) -> tuple[list[Message | dict], str | None]:
-    if body.conversationId is None:
-        return [t.model_dump() for t in body.conversationHistory or []], None
-    found = await relay.ledger.conversations.history(body.conversationId, user_id)
-    if found is None:
-        raise Problem(404, f"no conversation {body.conversationId!r}", field="conversationId",
-                      code="unknown-conversation")
-    agent_id, turns = found
-    if agent_id != body.agentId:
-        raise Problem(400, f"conversation {body.conversationId!r} is with agent {agent_id!r}",
-                      field="conversationId", code="conversation-agent-mismatch")
-    return list(turns), body.conversationId
+async def _turns(relay: Relay, body: AskAgent, user_id: str) -> tuple[list[Message], str | None, str | None]:
+    """(turns, system text from `system` history turns, the conversation continued)."""
+    if not body.message.strip():
+        raise InvalidRequest("message must be a non-empty string", "message")
+    cid = body.conversationId
+    if cid is None:
+        history = [Message(t.role, t.content) for t in body.conversationHistory or [] if t.role != "system"]
+        system = [t.content for t in body.conversationHistory or [] if t.role == "system"]
+    else:
+        found = await relay.ledger.conversations.history(cid, user_id)  # type: ignore[union-attr]
+        if found is None:
+            raise Problem(404, f"no conversation {cid!r}", field="conversationId", code="unknown-conversation")
+        agent_id, history = found
+        if agent_id != body.agentId:
+            raise Problem(400, f"conversation {cid!r} is with agent {agent_id!r}", field="conversationId",
+                          code="conversation-agent-mismatch")
+        system = []
+    return [*history, Message("user", body.message)], "\n\n".join(system) or None, cid
 
 
-async def _remember(relay: Any, user_id: str, body: AskAgent, cid: str | None, result: ChatResult) -> str:
-    store = relay.ledger.conversations
+async def _remember(relay: Relay, user_id: str, body: AskAgent, cid: str | None, outcome: Outcome) -> str:
+    store = relay.ledger.conversations  # type: ignore[union-attr]
     if cid is None:
         cid = await store.create(user_id, body.agentId, body.message[:80])
-    turns = [StoredTurn("user", body.message, request_id=result.request_id)]
-    if result.response:
-        turns.append(StoredTurn("assistant", result.response, result.used_provider, result.model, result.request_id))
+    turns = [StoredTurn("user", body.message, request_id=outcome.request_id)]
+    resp = outcome.response
+    if resp is not None and resp.text:
+        turns.append(StoredTurn("assistant", resp.text, resp.provider, resp.model, outcome.request_id))
     await store.append(cid, turns)
     return cid
 
 
-def _answer(result: ChatResult, cid: str | None) -> dict[str, Any]:
-    return {**result.to_dict(), "conversationId": cid}
-
-
-def _tokens(result: ChatResult) -> int:
-    return sum(a.usage.total_tokens for a in result.attempts if a.usage is not None)
+def _answer(outcome: Outcome, cid: str | None) -> dict[str, Any]:
+    return {**outcome.to_dict(), "conversationId": cid}
 
 
 def _sse(event: str, data: Any) -> bytes:
@@ -136,53 +145,43 @@ def _sse(event: str, data: Any) -> bytes:
                                              "then `done` or `error` events"},
                         404: {"description": "Unknown agent or conversation"},
                         429: {"description": "Rate limited"}, 502: {"description": "No provider answered"}})
-async def ask_agent(body: AskAgent, request: Request, user: AdmittedUser, relay: RelayDep) -> Response:
-    history, cid = await _history(relay, body, user.user_id)
-    kwargs = dict(preferred_provider=body.preferredProvider, preferred_model=body.preferredModel,
-                  user_id=user.user_id, max_tokens=body.maxTokens, temperature=body.temperature,
-                  request_id=request.state.request_id)
-    limits = request.app.state.limits
-    wants_stream = body.stream or "text/event-stream" in request.headers.get("accept", "")
-    if not wants_stream:
-        result = await relay.chat(body.agentId, body.message, history, **kwargs)
-        await limits.spend_tokens(user, _tokens(result))
-        cid = await _remember(relay, user.user_id, body, cid, result)
-        return _json(_answer(result, cid))
+async def ask_agent(body: AskAgent, request: Request, user: CurrentUser, relay: RelayDep) -> Response:
+    turns, system, cid = await _turns(relay, body, user.user_id)
+    run = relay.run(user, AGENT_PREFIX + body.agentId, turns, RequestOptions(
+        system=system, max_tokens=body.maxTokens, temperature=body.temperature,
+        prefer_provider=body.preferredProvider, prefer_model=body.preferredModel,
+        request_id=request.state.request_id, target_field="agentId"))
+    if not (body.stream or "text/event-stream" in request.headers.get("accept", "")):
+        outcome = await run
+        if outcome.error is not None:
+            raise outcome.error
+        return _json(_answer(outcome, await _remember(relay, user.user_id, body, cid, outcome)))
+    events = aiter(run)
+    first = await anext(events)  # a request that cannot be served raises here, as an ordinary HTTP error
+    return StreamingResponse(_frames(relay, user, body, cid, first, events), media_type="text/event-stream",
+                             headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 
-    events = relay.stream(body.agentId, body.message, history, **kwargs)
-    first = await anext(events)  # validation errors surface here, as a normal HTTP error
 
-    async def frames() -> AsyncIterator[bytes]:
-        try:
-            async for frame in _frames():
-                yield frame
-        finally:  # the client went away, or we are done: either way the upstream call ends now
-            await events.aclose()
-
-    async def _frames() -> AsyncIterator[bytes]:
-        nonlocal cid
-        event: Any = first
+async def _frames(relay: Relay, user: Principal, body: AskAgent, cid: str | None, first: Any,
+                  events: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+    try:
+        event = first
         while True:
             if isinstance(event, TextDelta):
                 yield _sse("delta", {"text": event.text})
             elif isinstance(event, AttemptEvent):
                 yield _sse("attempt", {"attempt": event.attempt.position, **event.attempt.to_dict()})
-            elif isinstance(event, StreamDone | StreamFailed):
-                await limits.spend_tokens(user, _tokens(event.result))
-                if event.result.response or isinstance(event, StreamDone):
-                    cid = await _remember(relay, user.user_id, body, cid, event.result)
-                if isinstance(event, StreamDone):
-                    yield _sse("done", _answer(event.result, cid))
+            elif isinstance(event, Outcome):
+                if event.text or event.error is None:
+                    cid = await _remember(relay, user.user_id, body, cid, event)
+                if event.error is None:
+                    yield _sse("done", _answer(event, cid))
                 else:
                     p = as_problem(event.error)
                     kind = getattr(event.error, "kind", None)
                     yield _sse("error", {"error": str(event.error), "errorKind": kind.value if kind else None,
-                                         "status": p.status, **_answer(event.result, cid)})
+                                         "status": p.status, **_answer(event, cid)})
                 return
-            try:
-                event = await anext(events)
-            except StopAsyncIteration:
-                return
-
-    return StreamingResponse(frames(), media_type="text/event-stream",
-                             headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+            event = await anext(events)
+    finally:  # the client went away, or we are done: either way the upstream call ends now
+        await events.aclose()  # type: ignore[attr-defined]

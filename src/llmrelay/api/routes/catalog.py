@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 from fastapi import APIRouter, Query
@@ -30,8 +29,9 @@ from ...ledger.pricing import WILDCARD, Price, money
 from ...ledger.stats import ProviderHealth, model_health, provider_health
 from ...providers.registry import known_providers
 from ..deps import CurrentUser, RelayDep
+from ..errors import ApiRoute
 
-router = APIRouter(prefix="/api/ai", tags=["catalog"])
+router = APIRouter(prefix="/api/ai", tags=["catalog"], route_class=ApiRoute)
 MAX_WINDOW_MINUTES = 24 * 60
 ProviderName = Literal[known_providers()]  # type: ignore[valid-type]
 
@@ -107,7 +107,7 @@ async def list_models(user: CurrentUser, relay: RelayDep,
     async with relay.ledger.sessions() as s:  # type: ignore[union-attr]
         health = await model_health(s, datetime.now(UTC) - timedelta(minutes=window))
     keys = set(catalog.KNOWN_MODELS) | {(p.provider, p.model) for p in book.current() if p.model != WILDCARD}
-    status = {p.name: p for p in relay.settings.providers()}
+    status = {p.name: p for p in relay.provider_status()}
     out = []
     for prov, model in sorted(keys):
         if provider is not None and prov != provider:
@@ -134,17 +134,6 @@ def _recent(window: int, h: ProviderHealth | None) -> dict[str, Any]:
             "successRate": h.success_rate if h else None, "p50LatencyMs": h.p50_latency_ms if h else None}
 
 
-def _without_credentials(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
 @router.get("/providers", summary="Each provider: enabled, circuits, and recent calls from the ledger",
             response_model=list[ProviderOut])
 async def list_providers(user: CurrentUser, relay: RelayDep,
@@ -153,14 +142,6 @@ async def list_providers(user: CurrentUser, relay: RelayDep,
     since = datetime.now(UTC) - timedelta(minutes=window)
     async with relay.ledger.sessions() as s:  # type: ignore[union-attr]
         health = await provider_health(s, since)
-    circuits = relay.breaker.snapshot()
-    out = []
-    for ps in relay.settings.providers():
-        h = health.get(ps.name)
-        out.append({
-            "provider": ps.name, "enabled": ps.enabled, "disabledReason": ps.disabled_reason,
-            "baseUrl": _without_credentials(ps.base_url),
-            "circuits": [{"model": m, "state": state} for (p, m), state in sorted(circuits.items()) if p == ps.name],
-            "recent": _recent(window, h),
-        })
-    return _json(out)
+    return _json([{"provider": ps.name, "enabled": ps.enabled, "disabledReason": ps.disabled_reason,
+                   "baseUrl": ps.base_url, "circuits": [{"model": m, "state": st} for m, st in ps.circuits.items()],
+                   "recent": _recent(window, health.get(ps.name))} for ps in relay.provider_status()])

@@ -27,19 +27,17 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 from starlette.responses import Response
 
 from ... import catalog
-from ...db.models import User
+from ...db.users import user_exists
 from ...providers.registry import known_providers
 from ...relay import Relay
-from ...routing.chain import ChainConfig
-from ...types import Link, UnknownAgent
+from ...types import ChainConfig, Link, UnknownAgent
 from ..deps import CurrentUser, RelayDep
-from ..errors import Problem
+from ..errors import ApiRoute, Problem
 
-router = APIRouter(prefix="/api/ai", tags=["config"])
+router = APIRouter(prefix="/api/ai", tags=["config"], route_class=ApiRoute)
 MAX_LINKS = 8
 """A saved chain holds at most this many distinct links, the primary included."""
 
@@ -90,7 +88,7 @@ async def config_owner(user: CurrentUser, relay: RelayDep, userId: str | None = 
         raise Problem(403, "only an admin may read or change another user's config", field="userId",
                       code="forbidden")
     async with relay.ledger.sessions() as s:  # type: ignore[union-attr]
-        if (await s.execute(select(User.id).where(User.id == userId))).scalar_one_or_none() is None:
+        if not await user_exists(s, userId):
             raise Problem(404, f"no user with id {userId!r}", field="userId", code="unknown-user")
     return userId
 

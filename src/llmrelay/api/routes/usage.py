@@ -31,9 +31,9 @@ from ...ledger.records import MAX_PAGE, export_csv, list_records, record_to_dict
 from ...ledger.stats import usage_stats, window_filters
 from ...providers.registry import known_providers
 from ..deps import LedgerDep, Subject
-from ..errors import Problem
+from ..errors import ApiRoute, Problem
 
-router = APIRouter(prefix="/api/ai/usage", tags=["usage"])
+router = APIRouter(prefix="/api/ai/usage", tags=["usage"], route_class=ApiRoute)
 DEFAULT_DAYS = 30
 
 GroupBy = Literal["provider", "agent", "model", "day", "user"]

@@ -1,0 +1,71 @@
+"""Admission and spend: whether a request may be served, and what it is charged once it has been.
+
+`Relay.run` calls `admit` once a request has been resolved (before any provider is called) and
+`spend` exactly once when it ends, however it ends (answered, failed, cancelled, abandoned
+mid-stream), so every ingress — the agents API, /v1, the CLI, the Python API — is held to the
+same limits.  Budgets plug in here too.
+
+`RateLimits`: requests per minute and tokens per minute per user, with the `limits` library.
+Counters live in each process's memory, or in Redis (`LLMRELAY_REDIS_URL`) to be shared by every
+worker, instance and CLI run.  A request is counted when it is admitted; its tokens once it has
+ended (they are not known before), so a user over the token budget is refused from the next
+request on.  Both are sliding-window counters: constant memory per user, whatever the traffic.
+A request without a principal (the Python API's local caller) is not limited.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Protocol
+
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+from ..types import Principal, RateLimited
+
+
+class Guard(Protocol):
+    async def admit(self, who: Principal) -> None:
+        """Raise (e.g. `RateLimited`) to refuse the request."""
+
+    async def spend(self, who: Principal, tokens: int) -> None:
+        """Charge what an admitted request used, once it has ended."""
+
+
+class RateLimits:
+    def __init__(self, rpm: int = 0, tpm: int = 0, redis_url: str | None = None) -> None:
+        self.default_rpm = rpm
+        self.default_tpm = tpm
+        self.storage: Storage = RedisStorage("async+" + redis_url) if redis_url else MemoryStorage()
+        self.limiter = SlidingWindowCounterRateLimiter(self.storage)
+        self._items: dict[int, RateLimitItem] = {}
+
+    def _item(self, per_minute: int) -> RateLimitItem:
+        item = self._items.get(per_minute)
+        if item is None:
+            item = self._items[per_minute] = RateLimitItemPerMinute(per_minute)
+        return item
+
+    async def _retry_after(self, item: RateLimitItem, *ids: str) -> int:
+        stats = await self.limiter.get_window_stats(item, *ids)
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
+    async def admit(self, who: Principal) -> None:
+        """Count one request; `RateLimited` (which limit, seconds to wait) when over."""
+        rpm = who.rpm_limit if who.rpm_limit is not None else self.default_rpm
+        if rpm and not await self.limiter.hit(self._item(rpm), "rpm", who.user_id):
+            raise RateLimited("requests per minute", await self._retry_after(self._item(rpm), "rpm", who.user_id))
+        tpm = who.tpm_limit if who.tpm_limit is not None else self.default_tpm
+        if tpm and not await self.limiter.test(self._item(tpm), "tpm", who.user_id):
+            raise RateLimited("tokens per minute", await self._retry_after(self._item(tpm), "tpm", who.user_id))
+
+    async def spend(self, who: Principal, tokens: int) -> None:
+        tpm = who.tpm_limit if who.tpm_limit is not None else self.default_tpm
+        if tpm and tokens > 0:
+            await self.limiter.hit(self._item(tpm), "tpm", who.user_id, cost=min(tokens, tpm))
+
+    async def check(self) -> bool:
+        """Whether the counters' storage answers (readiness)."""
+        return await self.storage.check()
