@@ -26,11 +26,11 @@ from .types import (
     UnknownModel,
     Usage,
 )
+from .version import __version__
 
-__version__ = "0.1.0"
 __all__ = [
     "Agent", "AllLinksFailed", "Attempt", "AttemptEvent", "ChatRequest", "ChatResponse", "ConfigError", "ErrorKind",
     "InvalidRequest", "LLMRelayError", "Link", "Message", "Outcome", "Principal", "ProviderError", "RateLimited",
     "Relay", "RequestOptions", "Run", "Settings", "TextDelta", "UnknownAgent", "UnknownModel", "Usage",
-    "load_agents", "load_settings",
+    "__version__", "load_agents", "load_settings",
 ]

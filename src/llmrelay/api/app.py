@@ -12,10 +12,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from .. import __version__, web
+from .. import web
 from ..access.keys import KeyCache
 from ..config import Settings, load_settings
 from ..relay import Relay
+from ..version import __version__
 from . import errors
 from .metrics import observe_attempt, observe_cost
 from .middleware import ServiceMiddleware

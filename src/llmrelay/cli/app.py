@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from .. import __version__
+from ..version import __version__
 
 app = typer.Typer(
     name="llmrelay", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,

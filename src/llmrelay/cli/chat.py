@@ -24,6 +24,7 @@ from .app import app, err_console, fail
 
 DEFAULT_USER = "admin"
 NO_ANSWER = 1
+INTERRUPTED = 130  # as a shell reports a command that SIGINT stopped
 
 
 def read_history(path: Path) -> list[dict[str, Any]]:
@@ -56,14 +57,17 @@ def chat(
     """Ask an agent.  The answer streams to stdout; a summary line goes to stderr.
 
     Exit code 0 on an answer, 1 when every link of the chain failed or a rate limit refused the
-    request, 2 on bad usage."""
+    request, 2 on bad usage, 130 when Ctrl-C cancelled it (what it used is still recorded)."""
     if message == "-":
         message = sys.stdin.read()
     turns = read_history(history) if history is not None else []
     settings = load_settings()
     kwargs = dict(preferred_provider=provider, preferred_model=model, max_tokens=max_tokens,
                   temperature=temperature)
-    code = asyncio.run(_ask(settings, user, agent, message, turns, kwargs, as_json))
+    try:
+        code = asyncio.run(_ask(settings, user, agent, message, turns, kwargs, as_json))
+    except KeyboardInterrupt:  # the request was cancelled, its attempts recorded and their tokens charged
+        raise fail("interrupted: the request was cancelled", INTERRUPTED) from None
     raise typer.Exit(code)
 
 
