@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None, *, relay: Relay | None = None) 
     fast = next(r for r in openai_compat.router.routes
                 if isinstance(r, APIRoute) and r.endpoint is openai_compat.chat_completions)
     app.front = ServiceMiddleware(app._fastapi, max_body=settings.max_body_bytes, owner=app,
-                                  fast={("POST", "/v1/chat/completions"): fast})
+                                  fast={(method, fast.path): fast for method in fast.methods})
     return app
 
 
