@@ -7,13 +7,15 @@ import os
 
 import pytest
 
-from llmrelay.config import KNOWN_VARS, PROVIDER_ENV
+from llmrelay.config import KNOWN_VARS
+from llmrelay.providers.registry import known_providers, provider_class
 
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch, tmp_path):
     """Tests never see the developer's keys, base URLs or LLMRELAY_* settings, nor a .env."""
-    names = set(KNOWN_VARS) | {v.key_var for v in PROVIDER_ENV.values() if v.key_var} | {"OLLAMA_API_KEY"}
+    adapters = [provider_class(name) for name in known_providers()]
+    names = set(KNOWN_VARS) | {v for cls in adapters for v in (cls.key_var(), cls.base_url_var())}
     for name in list(os.environ):
         if name.upper() in names or name.upper().startswith("LLMRELAY_"):
             monkeypatch.delenv(name, raising=False)

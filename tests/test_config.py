@@ -1,14 +1,15 @@
 import pytest
 
 from llmrelay.config import load_settings
+from llmrelay.providers.registry import provider_class
 from llmrelay.redaction import redact
 from llmrelay.types import ConfigError
 
 
 def test_defaults_point_at_the_real_apis_and_disable_keyless_cloud_providers():
     s = load_settings(env_file=None)
-    assert s.openai_base_url == "https://api.openai.com/v1"
-    assert s.ollama_base_url == "http://localhost:11434"
+    assert s.provider("openai").base_url == "https://api.openai.com/v1"
+    assert s.provider("ollama").base_url == "http://localhost:11434"
     status = {p.name: p for p in s.providers()}
     assert status["anthropic"].enabled is False
     assert status["anthropic"].disabled_reason == "ANTHROPIC_API_KEY is not set"
@@ -60,7 +61,7 @@ def test_dotenv_file_is_read_and_checked(tmp_path):
     env.write_text("OPENROUTER_API_KEY=sk-or-v1-abcdefabcdef\nOPENAI_BASE_URL=http://127.0.0.1:9/v1/\n")
     s = load_settings(env_file=env)
     assert s.provider("openrouter").enabled
-    assert s.openai_base_url == "http://127.0.0.1:9/v1"
+    assert s.provider("openai").base_url == "http://127.0.0.1:9/v1"
     env.write_text("LLMRELAY_DEADLNE=5\n")
     with pytest.raises(ConfigError, match="LLMRELAY_DEADLNE: unknown setting"):
         load_settings(env_file=env)
@@ -85,6 +86,8 @@ def test_env_example_copied_as_dotenv_loads_and_documents_every_setting(tmp_path
     documented = {line.split("=", 1)[0] for line in example.read_text().splitlines()
                   if line and not line.startswith("#")}
     assert documented >= KNOWN_VARS
+    builtin = [provider_class(name) for name in ("anthropic", "openai", "google", "openrouter", "ollama")]
+    assert documented >= {v for cls in builtin for v in (cls.key_var(), cls.base_url_var())}
 
 
 def test_plain_environment_names_are_not_read(monkeypatch):

@@ -18,17 +18,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .config import PROVIDERS
+from .providers.registry import known_provider
 from .types import ConfigError, Link
 
 CostTier = Literal["free", "low", "medium", "high"]
 _ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
-
-
-def _known_provider(name: str) -> str:
-    if name not in PROVIDERS:
-        raise ValueError(f"unknown provider {name!r} (known: {', '.join(sorted(PROVIDERS))})")
-    return name
 
 
 class ProviderOption(BaseModel):
@@ -42,7 +36,7 @@ class ProviderOption(BaseModel):
     @field_validator("provider")
     @classmethod
     def _provider_known(cls, v: str) -> str:
-        return _known_provider(v)
+        return known_provider(v)
 
 
 class Agent(BaseModel):
@@ -63,7 +57,7 @@ class Agent(BaseModel):
     @field_validator("default_provider", "provider")
     @classmethod
     def _provider_known(cls, v: str | None) -> str | None:
-        return _known_provider(v) if v is not None else None
+        return known_provider(v) if v is not None else None
 
     @model_validator(mode="after")
     def _chain_is_usable(self) -> Agent:

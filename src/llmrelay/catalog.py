@@ -1,5 +1,5 @@
 """What llmrelay knows about models: context window, output limit, which provider serves a bare
-model name, and whether a model id is plausible for a provider.
+model name, and whether a model id is plausible for a provider (by the pattern its adapter declares).
 
 Prices are not here: they live in the ledger's price table (with history).  A model that is
 neither here nor in the price table is still usable when its id fits the provider's pattern
@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
+
+from .providers.registry import provider_class
 
 CostTier = Literal["free", "low", "medium", "high"]
 
@@ -55,14 +57,8 @@ KNOWN_MODELS: dict[tuple[str, str], ModelFacts] = {
     ]),
 }
 
-MODEL_PATTERNS: dict[str, re.Pattern[str]] = {
-    "anthropic": re.compile(r"^claude-[a-z0-9][a-z0-9.\-]{1,80}$"),
-    "openai": re.compile(r"^(gpt-|o\d|chatgpt-|ft:)[A-Za-z0-9.:_\-]{1,120}$"),
-    "google": re.compile(r"^(models/)?(gemini|gemma|learnlm)-[a-z0-9.\-]{1,80}$"),
-    "openrouter": re.compile(r"^[a-z0-9][a-z0-9._\-]{0,60}/[A-Za-z0-9][A-Za-z0-9._\-]{0,100}(:[a-z0-9\-]{1,20})?$"),
-    "ollama": re.compile(r"^[a-z0-9][a-z0-9._\-]{0,80}(/[a-z0-9][a-z0-9._\-]{0,80})?(:[A-Za-z0-9._\-]{1,60})?$"),
-}
-"""What a model id of each provider looks like: a model that is not in any table but fits is accepted."""
+ANY_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@\-]{0,200}$")
+"""The model ids accepted for a provider whose adapter declares no pattern of its own."""
 
 DEFAULT_MAX_OUTPUT = 1_000_000
 """The largest max_tokens accepted for a model whose limit is unknown."""
@@ -79,8 +75,11 @@ def plausible(provider: str, model: str) -> bool:
     """Known, or shaped like this provider's model ids."""
     if facts(provider, model) is not None:
         return True
-    pattern = MODEL_PATTERNS.get(provider)
-    return bool(pattern and pattern.match(model))
+    try:
+        pattern = provider_class(provider).model_pattern or ANY_MODEL_ID
+    except KeyError:
+        return False
+    return bool(pattern.match(model))
 
 
 def max_output(provider: str, model: str) -> int:

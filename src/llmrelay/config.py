@@ -8,43 +8,55 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from dotenv import dotenv_values
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
+from .errors import ConfigError
+from .providers.base import Provider, ProviderSettings
+from .providers.registry import known_providers, provider_class
 from .redaction import register_secret
-from .types import ConfigError
 
-PROVIDERS: tuple[str, ...] = ("anthropic", "openai", "google", "openrouter", "ollama")
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderEnv:
-    key_var: str | None
-    """The variable holding the key; None when the provider needs none (a local Ollama)."""
-    base_url_var: str
-
-
-PROVIDER_ENV: dict[str, ProviderEnv] = {
-    "anthropic": ProviderEnv("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
-    "openai": ProviderEnv("OPENAI_API_KEY", "OPENAI_BASE_URL"),
-    "google": ProviderEnv("GOOGLE_API_KEY", "GOOGLE_BASE_URL"),
-    "openrouter": ProviderEnv("OPENROUTER_API_KEY", "OPENROUTER_BASE_URL"),
-    "ollama": ProviderEnv(None, "OLLAMA_BASE_URL"),
+_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite", "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg", "postgresql+asyncpg": "postgresql+asyncpg",
 }
 
 
-@dataclass(frozen=True, slots=True)
-class ProviderSettings:
-    name: str
-    base_url: str
-    api_key: SecretStr | None
-    enabled: bool
-    disabled_reason: str | None
+def async_url(url: str) -> str:
+    """`url` with its async driver (`postgresql://` -> `postgresql+asyncpg://`), or ValueError."""
+    try:
+        u = make_url(url.strip())
+    except ArgumentError:
+        raise ValueError(f"not a database URL: {url.split('@')[-1]!r}") from None
+    driver = _DRIVERS.get(u.drivername)
+    if driver is None:
+        raise ValueError(f"unsupported database {u.drivername!r}: use sqlite:///PATH or postgresql://…")
+    if driver.startswith("postgresql") and not u.database:
+        raise ValueError("a PostgreSQL URL needs a database name")
+    return u.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def http_base_url(v: str) -> str:
+    """A provider's base URL, checked and without its trailing slash, or ValueError."""
+    v = v.strip()
+    parts = urlsplit(v)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {v!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise ValueError(f"bad port in URL: {v!r}") from None
+    if parts.query or parts.fragment:
+        raise ValueError(f"a base URL takes no query or fragment: {v!r}")
+    return v.rstrip("/")
 
 
 def _env(name: str, *more: str):
@@ -62,19 +74,10 @@ class Settings(BaseSettings):
         case_sensitive=False, hide_input_in_errors=True,
     )
 
-    anthropic_api_key: SecretStr | None = Field(None, validation_alias=_env("ANTHROPIC_API_KEY"))
-    openai_api_key: SecretStr | None = Field(None, validation_alias=_env("OPENAI_API_KEY"))
-    google_api_key: SecretStr | None = Field(None, validation_alias=_env("GOOGLE_API_KEY"))
-    openrouter_api_key: SecretStr | None = Field(None, validation_alias=_env("OPENROUTER_API_KEY"))
-    ollama_api_key: SecretStr | None = Field(None, validation_alias=_env("OLLAMA_API_KEY"))
-
-    anthropic_base_url: str = Field("https://api.anthropic.com", validation_alias=_env("ANTHROPIC_BASE_URL"))
-    openai_base_url: str = Field("https://api.openai.com/v1", validation_alias=_env("OPENAI_BASE_URL"))
-    google_base_url: str = Field(
-        "https://generativelanguage.googleapis.com", validation_alias=_env("GOOGLE_BASE_URL"))
-    openrouter_base_url: str = Field(
-        "https://openrouter.ai/api/v1", validation_alias=_env("OPENROUTER_BASE_URL"))
-    ollama_base_url: str = Field("http://localhost:11434", validation_alias=_env("OLLAMA_BASE_URL"))
+    _provider_env: dict[str, str | None] = PrivateAttr(
+        default_factory=lambda: {k.upper(): v for k, v in os.environ.items()})
+    """The variables providers read (each adapter declares its own), captured at load."""
+    _providers: dict[str, ProviderSettings] = PrivateAttr(default_factory=dict)
 
     agents_file: Path | None = Field(None, validation_alias=_env("LLMRELAY_AGENTS_FILE"))
     database_url: str | None = Field(None, validation_alias=_env("LLMRELAY_DATABASE_URL"))
@@ -98,8 +101,7 @@ class Settings(BaseSettings):
         2048, ge=1, le=1_000_000, validation_alias=_env("LLMRELAY_DEFAULT_MAX_TOKENS"))
 
     # -- the HTTP service --
-    default_provider: Literal["anthropic", "openai", "google", "openrouter", "ollama"] | None = Field(
-        None, validation_alias=_env("LLMRELAY_DEFAULT_PROVIDER"))
+    default_provider: str | None = Field(None, validation_alias=_env("LLMRELAY_DEFAULT_PROVIDER"))
     """Who serves a bare model name on /v1 that no catalog knows."""
     redis_url: str | None = Field(None, validation_alias=_env("LLMRELAY_REDIS_URL"))
     """Rate-limit counters shared by every worker and instance; unset: in each process's memory."""
@@ -116,30 +118,10 @@ class Settings(BaseSettings):
     session_secret: SecretStr | None = Field(None, validation_alias=_env("LLMRELAY_SESSION_SECRET"))
     """Signs the web UI's session cookies; unset: a random one kept in `home`/session.secret."""
 
-    @field_validator("anthropic_api_key", "openai_api_key", "google_api_key", "openrouter_api_key",
-                     "ollama_api_key", "session_secret", mode="before")
+    @field_validator("session_secret", mode="before")
     @classmethod
     def _blank_key_is_no_key(cls, v: object) -> object:
-        if isinstance(v, str):
-            v = v.strip()
-            return v or None
-        return v
-
-    @field_validator("anthropic_base_url", "openai_base_url", "google_base_url", "openrouter_base_url",
-                     "ollama_base_url")
-    @classmethod
-    def _http_url(cls, v: str) -> str:
-        v = v.strip()
-        parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL: {v!r}")
-        try:
-            parts.port  # noqa: B018 - raises on a malformed port
-        except ValueError:
-            raise ValueError(f"bad port in URL: {v!r}") from None
-        if parts.query or parts.fragment:
-            raise ValueError(f"a base URL takes no query or fragment: {v!r}")
-        return v.rstrip("/")
+        return _blank_is_none(v)
 
     @field_validator("redis_url")
     @classmethod
@@ -161,8 +143,6 @@ class Settings(BaseSettings):
     def _database_url(cls, v: str | None) -> str | None:
         if v is None:
             return None
-        from .db.engine import async_url  # late: the db layer is optional at import time
-
         return async_url(v)
 
     @field_validator("home", "agents_file")
@@ -178,16 +158,52 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite+aiosqlite:///{self.home / 'llmrelay.db'}"
 
     def provider(self, name: str) -> ProviderSettings:
-        """Where `name` lives, its key, and whether it can be used (with the reason if not)."""
-        env = PROVIDER_ENV[name]
-        key = getattr(self, f"{name}_api_key")
-        base_url = getattr(self, f"{name}_base_url")
-        if env.key_var and key is None:
-            return ProviderSettings(name, base_url, None, False, f"{env.key_var} is not set")
-        return ProviderSettings(name, base_url, key, True, None)
+        """Where `name` lives, its key, and whether it can be used (with the reason if not).
+        Raises KeyError for a provider nobody declared, ConfigError for a malformed value."""
+        found = self._providers.get(name)
+        if found is None:
+            found = self._providers[name] = _provider_settings(provider_class(name), self._provider_env)
+        return found
 
     def providers(self) -> list[ProviderSettings]:
-        return [self.provider(name) for name in PROVIDERS]
+        return [self.provider(name) for name in known_providers()]
+
+
+def _blank_is_none(v: object) -> object:
+    if isinstance(v, str):
+        return v.strip() or None
+    return v
+
+
+def _provider_settings(cls: type[Provider], env: Mapping[str, str | None]) -> ProviderSettings:
+    """One provider's settings from the variables its adapter declares."""
+    key_var, url_var = cls.key_var(), cls.base_url_var()
+    raw_key = _blank_is_none(env.get(key_var))
+    key = SecretStr(raw_key) if isinstance(raw_key, str) else None
+    raw_url = _blank_is_none(env.get(url_var))
+    try:
+        base_url = http_base_url(raw_url if isinstance(raw_url, str) else cls.default_base_url)
+    except ValueError as exc:
+        raise ConfigError(f"{url_var}: {exc}") from None
+    if key is not None:
+        register_secret(key.get_secret_value())
+    if key is None and cls.key_required:
+        return ProviderSettings(cls.name, base_url, None, False, f"{key_var} is not set")
+    return ProviderSettings(cls.name, base_url, key, True, None)
+
+
+def _provider_environment(env_file: Path | None, overrides: dict[str, object]) -> dict[str, str | None]:
+    """The variables providers read, as pydantic-settings would rank them: code overrides
+    (`<name>_api_key=`, `<name>_base_url=`, popped from `overrides`), then the environment, then
+    `.env`.  Names are upper-cased: like the other settings they are read case-insensitively."""
+    env: dict[str, str | None] = {}
+    if env_file is not None and env_file.is_file():
+        env.update({k.upper(): v for k, v in dotenv_values(env_file, encoding="utf-8").items()})
+    env.update({k.upper(): v for k, v in os.environ.items()})
+    for field in [k for k in overrides if k.endswith(("_api_key", "_base_url"))]:
+        value = overrides.pop(field)
+        env[field.upper()] = value.get_secret_value() if isinstance(value, SecretStr) else value  # type: ignore
+    return env
 
 
 _FIELD_VARS = {
@@ -224,17 +240,20 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> 
         close = difflib.get_close_matches(name, sorted(KNOWN_VARS | _extra_known), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise ConfigError(f"{name}: unknown setting{hint}")
+    provider_env = _provider_environment(env_path, overrides)
     by_alias = {_FIELD_VARS.get(k, k): v for k, v in overrides.items()}
     try:
         settings = Settings(_env_file=env_path, **by_alias)  # type: ignore[call-arg]
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
-    for p in settings.providers():
-        if p.api_key is not None:
-            register_secret(p.api_key.get_secret_value())
-    for secret in (settings.ollama_api_key, settings.session_secret):
-        if secret is not None:
-            register_secret(secret.get_secret_value())
+    settings._provider_env = provider_env
+    known = known_providers()
+    if settings.default_provider is not None and settings.default_provider not in known:
+        raise ConfigError(f"LLMRELAY_DEFAULT_PROVIDER: unknown provider {settings.default_provider!r} "
+                          f"(known: {', '.join(known)})")
+    settings.providers()  # every provider's values are checked (and its key registered as a secret) now
+    if settings.session_secret is not None:
+        register_secret(settings.session_secret.get_secret_value())
     return settings
 
 

@@ -36,7 +36,7 @@ from .agents import Agent, load_agents
 from .config import Settings, load_settings
 from .ledger import Ledger
 from .ledger.pricing import request_cost
-from .providers.base import Provider
+from .providers.base import Provider, Timeouts
 from .providers.registry import build_providers, known_providers
 from .routing.breaker import CircuitBreaker
 from .routing.fallback import FallbackExecutor
@@ -79,7 +79,8 @@ class Relay:
         self.settings = settings if settings is not None else load_settings()
         s = self.settings
         self.agents = agents if agents is not None else load_agents(s.agents_file)
-        self.providers = providers if providers is not None else build_providers(s)
+        self.providers = providers if providers is not None else build_providers(
+            s.providers(), Timeouts(s.connect_timeout, s.idle_timeout))
         disabled = {p.name: p.disabled_reason or "disabled" for p in s.providers() if not p.enabled}
         self.breaker = breaker or CircuitBreaker(s.breaker_threshold, s.breaker_cooldown)
         self.policy = policy or Policy(max_retries=s.max_retries, retry_after_cap=s.retry_after_cap,

@@ -74,4 +74,11 @@ def test_pricing_sync_reads_openrouters_model_list(env, fakes):
 def test_pricing_sync_reports_an_unreachable_openrouter(env):
     env["OPENROUTER_BASE_URL"] = "http://127.0.0.1:9/api/v1"
     p = run(env, "pricing", "sync")
-    assert p.returncode == 1 and "cannot read OpenRouter's model list" in p.stderr
+    assert p.returncode == 1 and "cannot read openrouter's model list" in p.stderr
+
+
+def test_pricing_sync_of_a_provider_without_a_price_list_says_so(env):
+    p = run(env, "pricing", "sync", "--provider", "anthropic")
+    assert p.returncode == 2 and "anthropic publishes no price list" in p.stderr
+    p = run(env, "pricing", "sync", "--provider", "nosuch")
+    assert p.returncode == 2 and "unknown provider 'nosuch'" in p.stderr

@@ -10,11 +10,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..config import PROVIDERS, load_settings
+from ..config import load_settings
 from ..db.engine import display_url, make_engine
 from ..db.migrate import current, head, upgrade
 from ..ledger import Ledger
 from ..ledger.pricing import Price, add_prices, load_price_book, sync_prices
+from ..providers.registry import known_providers, provider_class
 from .app import app, console, fail
 
 db_app = typer.Typer(help="The ledger database: schema migrations.", no_args_is_help=True)
@@ -125,8 +126,9 @@ def pricing_set(
     cache_write: str | None = typer.Option(None, "--cache-write", help="USD per 1M tokens written to a cache."),
 ) -> None:
     """Add a price effective now.  Calls made before keep the price they had."""
-    if provider not in PROVIDERS:
-        raise fail(f"unknown provider {provider!r} (known: {', '.join(PROVIDERS)})")
+    known = known_providers()
+    if provider not in known:
+        raise fail(f"unknown provider {provider!r} (known: {', '.join(known)})")
     if not model.strip():
         raise fail("MODEL must not be empty")
     price = Price.per_million(provider, model.strip(), _usd("--input", input), _usd("--output", output),  # type: ignore
@@ -144,37 +146,44 @@ def pricing_set(
 
 
 @pricing_app.command("sync")
-def pricing_sync() -> None:
-    """Read OpenRouter's model list and add a price row for every model whose price changed."""
-    from ..providers.openrouter import OpenRouterProvider, fetch_model_pricing
+def pricing_sync(
+    provider: str = typer.Option("openrouter", "--provider", help="A provider that publishes its prices."),
+) -> None:
+    """Read a provider's published model list and add a price row for every model whose price changed."""
     from ..types import ProviderError
 
     settings = load_settings()
-    ps = settings.provider("openrouter")
-    router = OpenRouterProvider(ps.base_url, ps.api_key)
+    if provider not in known_providers():
+        raise fail(f"unknown provider {provider!r} (known: {', '.join(known_providers())})")
+    ps = settings.provider(provider)
+    adapter = provider_class(provider)(ps.base_url, ps.api_key)  # a public price list needs no key
 
     async def go(ledger: Ledger):
         try:
-            entries = await fetch_model_pricing(router)
+            entries = await adapter.model_prices()
         finally:
-            await router.aclose()
+            await adapter.aclose()
+        if entries is None:
+            return None
         async with ledger.sessions() as s, s.begin():
             book = await load_price_book(s)
-            return await sync_prices(s, book, "openrouter",
+            return await sync_prices(s, book, provider,
                                      ((e.model, e.prompt, e.completion, e.cache_read, e.cache_write)
-                                      for e in entries), "openrouter")
+                                      for e in entries), provider)
 
     try:
         report = asyncio.run(_with_ledger(go))
     except ProviderError as err:
-        raise fail(f"cannot read OpenRouter's model list at {ps.base_url}: {err.kind}: {err.message}", 1) from None
-    console.print(f"OpenRouter: {len(report.added)} new price(s), {report.unchanged} unchanged, "
+        raise fail(f"cannot read {provider}'s model list at {ps.base_url}: {err.kind}: {err.message}", 1) from None
+    if report is None:
+        raise fail(f"{provider} publishes no price list: set its prices with `llmrelay pricing set`")
+    console.print(f"{provider}: {len(report.added)} new price(s), {report.unchanged} unchanged, "
                   f"{len(report.unknown)} without a usable price")
     for p in report.added[:50]:
         v = p.per_million_view()
         console.print(f"  + {escape(p.model)}: ${_m(v['input'])} / ${_m(v['output'])} per 1M")
     if len(report.added) > 50:
-        console.print(f"  … and {len(report.added) - 50} more (`llmrelay pricing list --provider openrouter`)")
+        console.print(f"  … and {len(report.added) - 50} more (`llmrelay pricing list --provider {provider}`)")
 
 
 @pricing_app.command("unpriced")

@@ -9,24 +9,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-_DRIVERS = {
-    "sqlite": "sqlite+aiosqlite", "sqlite+aiosqlite": "sqlite+aiosqlite",
-    "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg", "postgresql+asyncpg": "postgresql+asyncpg",
-}
+from ..config import async_url
 
-
-def async_url(url: str) -> str:
-    """`url` with its async driver (`postgresql://` -> `postgresql+asyncpg://`), or ValueError."""
-    try:
-        u = make_url(url.strip())
-    except ArgumentError:
-        raise ValueError(f"not a database URL: {_safe(url)!r}") from None
-    driver = _DRIVERS.get(u.drivername)
-    if driver is None:
-        raise ValueError(f"unsupported database {u.drivername!r}: use sqlite:///PATH or postgresql://…")
-    if driver.startswith("postgresql") and not u.database:
-        raise ValueError("a PostgreSQL URL needs a database name")
-    return u.set(drivername=driver).render_as_string(hide_password=False)
+__all__ = ["async_url", "display_url", "is_sqlite", "make_engine"]
 
 
 def _safe(url: str) -> str:

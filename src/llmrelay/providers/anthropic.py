@@ -100,6 +100,8 @@ class _StreamState:
 
 class AnthropicProvider(HTTPProvider):
     name: ClassVar[str] = "anthropic"
+    default_base_url: ClassVar[str] = "https://api.anthropic.com"
+    model_pattern: ClassVar[re.Pattern[str] | None] = re.compile(r"^claude-[a-z0-9][a-z0-9.\-]{1,80}$")
     probe_model: ClassVar[str] = "claude-haiku-4-5"
 
     def headers(self) -> dict[str, str]:

@@ -23,6 +23,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
 import aiohttp
@@ -51,12 +52,58 @@ class Timeouts:
     idle: float = 30.0
 
 
+@dataclass(frozen=True, slots=True)
+class ProviderSettings:
+    """Where one provider lives, its key, and whether it can be used (with the reason if not)."""
+
+    name: str
+    base_url: str
+    api_key: SecretStr | None
+    enabled: bool
+    disabled_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPricing:
+    """One entry of a provider's published price list: USD per token, None where unknown."""
+
+    model: str
+    prompt: Decimal | None
+    completion: Decimal | None
+    cache_read: Decimal | None
+    cache_write: Decimal | None
+    context_length: int | None
+
+
 class Provider(ABC):
-    """A provider llmrelay can send a chat to.  One instance per provider, shared by all requests."""
+    """A provider llmrelay can send a chat to.  One instance per provider, shared by all requests.
+
+    A provider declares itself: its name, the variables that configure it and what its model ids
+    look like.  Settings, the catalog and the registry read these; nothing else names a provider.
+    """
 
     name: ClassVar[str]
+    default_base_url: ClassVar[str]
+    key_required: ClassVar[bool] = True
+    """False: the key is optional (a local Ollama) and a provider without one is still enabled."""
+    model_pattern: ClassVar[re.Pattern[str] | None] = None
+    """What this provider's model ids look like; a model in no table but fitting it is accepted."""
     probe_model: ClassVar[str]
     """A cheap model that `llmrelay providers --check` may send a one-token request to."""
+
+    @classmethod
+    def key_var(cls) -> str:
+        """The variable that holds the key: `<NAME>_API_KEY`."""
+        return f"{cls.name.upper()}_API_KEY"
+
+    @classmethod
+    def base_url_var(cls) -> str:
+        """The variable that holds the base URL: `<NAME>_BASE_URL`."""
+        return f"{cls.name.upper()}_BASE_URL"
+
+    async def model_prices(self) -> list[ModelPricing] | None:
+        """The provider's published price list, or None when it publishes none."""
+        return None
 
     @abstractmethod
     async def complete(self, request: ChatRequest) -> ChatResponse:

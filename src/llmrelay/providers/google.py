@@ -76,7 +76,10 @@ _TYPE_PREFIX = "type.googleapis.com/google.rpc."
 
 
 class GoogleProvider(HTTPProvider):
-    name = "google"
+    name: ClassVar[str] = "google"
+    default_base_url: ClassVar[str] = "https://generativelanguage.googleapis.com"
+    model_pattern: ClassVar[re.Pattern[str] | None] = re.compile(
+        r"^(models/)?(gemini|gemma|learnlm)-[a-z0-9.\-]{1,80}$")
     probe_model: ClassVar[str] = "gemini-2.5-flash-lite"
 
     def headers(self) -> dict[str, str]:

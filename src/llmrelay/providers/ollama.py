@@ -57,6 +57,10 @@ _FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "load": 
 
 class OllamaProvider(HTTPProvider):
     name: ClassVar[str] = "ollama"
+    default_base_url: ClassVar[str] = "http://localhost:11434"
+    key_required: ClassVar[bool] = False
+    model_pattern: ClassVar[re.Pattern[str] | None] = re.compile(
+        r"^[a-z0-9][a-z0-9._\-]{0,80}(/[a-z0-9][a-z0-9._\-]{0,80})?(:[A-Za-z0-9._\-]{1,60})?$")
     probe_model: ClassVar[str] = "llama3.2"
 
     def headers(self) -> dict[str, str]:

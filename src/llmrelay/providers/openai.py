@@ -85,8 +85,11 @@ class StreamState:
 
 
 class OpenAIProvider(HTTPProvider):
-    name = "openai"
-    probe_model = "gpt-4o-mini"
+    name: ClassVar[str] = "openai"
+    default_base_url: ClassVar[str] = "https://api.openai.com/v1"
+    model_pattern: ClassVar[re.Pattern[str] | None] = re.compile(
+        r"^(gpt-|o\d|chatgpt-|ft:)[A-Za-z0-9.:_\-]{1,120}$")
+    probe_model: ClassVar[str] = "gpt-4o-mini"
 
     chat_path: ClassVar[str] = "/chat/completions"
     max_tokens_field: ClassVar[str] = "max_completion_tokens"

@@ -17,13 +17,13 @@ What differs from `OpenAIProvider`, and nothing else:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from ..types import ErrorKind, Usage, decimal_or_none
-from .base import kind_for_status, parse_retry_after
+from .base import ModelPricing, kind_for_status, parse_retry_after
 from .openai import ErrorVerdict, OpenAIProvider
 
 # error.metadata.error_type -> kind (reference §5 typed table, §8 OpenRouter column).
@@ -63,8 +63,11 @@ _NO_ROUTE = "routing requirements"
 
 
 class OpenRouterProvider(OpenAIProvider):
-    name = "openrouter"
-    probe_model = "openai/gpt-4o-mini"
+    name: ClassVar[str] = "openrouter"
+    default_base_url: ClassVar[str] = "https://openrouter.ai/api/v1"
+    model_pattern: ClassVar[re.Pattern[str] | None] = re.compile(
+        r"^[a-z0-9][a-z0-9._\-]{0,60}/[A-Za-z0-9][A-Za-z0-9._\-]{0,100}(:[a-z0-9\-]{1,20})?$")
+    probe_model: ClassVar[str] = "openai/gpt-4o-mini"
 
     max_tokens_field: ClassVar[str] = "max_tokens"
     stream_options: ClassVar[Mapping[str, Any] | None] = None
@@ -74,6 +77,10 @@ class OpenRouterProvider(OpenAIProvider):
     """OpenRouter's optional app attribution (`X-Title`).  Its `HTTP-Referer` names the calling
     site; llmrelay has no site of its own to name, so it sends none rather than a made-up URL."""
     json_parse_float = str  # `usage.cost` keeps its exact decimal text, never a float
+
+    async def model_prices(self) -> list[ModelPricing]:
+        """`GET {base}/models`: every model's prices, read as exact decimals (never floats)."""
+        return _model_pricing(self, await self.get_json("/models"))
 
     def extra_headers(self) -> dict[str, str]:
         return {"X-Title": self.title}
@@ -141,28 +148,14 @@ class OpenRouterProvider(OpenAIProvider):
                             else ErrorKind.SERVER_ERROR)
 
 
-@dataclass(frozen=True, slots=True)
-class ModelPricing:
-    """One entry of OpenRouter's model list: USD per token, None where unknown."""
-
-    model: str
-    prompt: Decimal | None
-    completion: Decimal | None
-    cache_read: Decimal | None
-    cache_write: Decimal | None
-    context_length: int | None
-
-
 def _per_token(value: Any) -> Decimal | None:
     """A price string; missing, non-numeric or negative (the router's "-1" sentinel) is unknown."""
     d = decimal_or_none(value)
     return d if d is not None and d >= 0 else None
 
 
-async def fetch_model_pricing(provider: OpenRouterProvider) -> list[ModelPricing]:
-    """`GET {base}/models`: every model's prices, read as exact decimals (never floats)."""
-    data = await provider.get_json("/models")
-    models = data.get("data")
+def _model_pricing(provider: OpenRouterProvider, data: Any) -> list[ModelPricing]:
+    models = data.get("data") if isinstance(data, dict) else None
     if not isinstance(models, list):
         raise provider.malformed("model list", data, "")
     out = []

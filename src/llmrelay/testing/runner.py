@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiohttp import web
 
-from ..config import PROVIDER_ENV
+from ..providers.registry import provider_class
 from .server import FakeProvider
 
 FAKE_CLASSES: dict[str, str] = {
@@ -42,9 +42,11 @@ class FakeServers:
     """Several fake providers, each on its own port (consecutive from `base_port` if given)."""
 
     def __init__(self, providers: Iterable[str] = tuple(FAKE_CLASSES), *, host: str = "127.0.0.1",
-                 base_port: int = 0, **fake_kwargs: Any) -> None:
+                 base_port: int = 0, extra: Mapping[str, FakeProvider] | None = None, **fake_kwargs: Any) -> None:
+        """`extra`: fakes of providers outside the built-in five (a plugin's), by provider name."""
         self.host = host
         self.fakes: dict[str, FakeProvider] = {n: fake_class(n)(**fake_kwargs) for n in providers}
+        self.fakes.update(extra or {})
         self._base_port = base_port
         self.ports: dict[str, int] = {}
         self._runners: dict[str, web.AppRunner] = {}
@@ -121,10 +123,10 @@ class FakeServers:
         """Environment variables that point llmrelay at these fakes, keys included."""
         env: dict[str, str] = {}
         for name, fake in self.fakes.items():
-            spec = PROVIDER_ENV[name]
-            env[spec.base_url_var] = self.url(name)
-            if spec.key_var:
-                env[spec.key_var] = fake.api_key or fake.default_key or f"fake-{name}-key"
+            cls = provider_class(name)
+            env[cls.base_url_var()] = self.url(name)
+            if cls.key_required:
+                env[cls.key_var()] = fake.api_key or fake.default_key or f"fake-{name}-key"
         return env
 
     # -- faults that are not per request --------------------------------------------------------

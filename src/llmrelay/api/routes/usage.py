@@ -23,13 +23,13 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.responses import Response, StreamingResponse
 
 from ...ledger import Ledger
 from ...ledger.records import MAX_PAGE, export_csv, list_records, record_to_dict
 from ...ledger.stats import usage_stats, window_filters
-from ...providers.registry import known_providers
+from ...providers.registry import known_provider
 from ..deps import LedgerDep, Subject
 from ..errors import ApiRoute, Problem
 
@@ -38,7 +38,8 @@ DEFAULT_DAYS = 30
 
 GroupBy = Literal["provider", "agent", "model", "day", "user"]
 Status = Literal["success", "fallback", "failed", "skipped"]
-ProviderName = Literal[known_providers()]  # type: ignore[valid-type]
+ProviderName = Annotated[str, AfterValidator(known_provider)]
+"""A provider some adapter declared (the built-in five, plugins, registered ones), checked per request."""
 
 
 # -- the filters ------------------------------------------------------------------------------
