@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+from urllib.parse import urlsplit, urlunsplit
 
 _KEY_SHAPES = re.compile(
     r"""
@@ -40,3 +41,15 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, REDACTED)
     return _KEY_SHAPES.sub(REDACTED, text)
+
+
+def without_credentials(url: str) -> str:
+    """`url` without any user:password it holds (a base URL shown in the UI, the API, the CLI)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

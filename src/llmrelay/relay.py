@@ -22,15 +22,12 @@ mid-stream), and adds the cost up once.  Every ingress is a codec around it: the
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from .agents import Agent, load_agents
 from .config import Settings, load_settings
@@ -38,6 +35,7 @@ from .ledger import Ledger
 from .ledger.pricing import request_cost
 from .providers.base import Provider, Timeouts
 from .providers.registry import build_providers, known_providers
+from .redaction import without_credentials
 from .routing.breaker import CircuitBreaker
 from .routing.fallback import FallbackExecutor
 from .routing.guards import Guard, RateLimits
@@ -52,11 +50,13 @@ from .types import (
     Outcome,
     Principal,
     ProviderError,
+    ProviderStatus,
     RequestContext,
     RequestOptions,
     Target,
     TextDelta,
     UnknownAgent,
+    new_request_id,
 )
 
 log = logging.getLogger("llmrelay")
@@ -261,28 +261,6 @@ class Relay:
         return True, round((time.monotonic() - t0) * 1000), resp.model
 
 
-@dataclass(frozen=True, slots=True)
-class ProviderStatus:
-    name: str
-    enabled: bool
-    disabled_reason: str | None
-    base_url: str
-    """Without any user:password it may hold."""
-    circuits: dict[str, str]
-    """Model -> `open` or `half_open`, for each circuit of the provider that is not closed."""
-
-
-def without_credentials(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
 _NO_OPTIONS = RequestOptions()
 
 
@@ -416,14 +394,4 @@ def _ask(message: str, history: Sequence[Message | dict],
     return turns, options
 
 
-_ID_PREFIX = f"{int(time.time()):08x}{os.urandom(4).hex()}"
-_ids = itertools.count(1)
-
-
-def new_request_id() -> str:
-    """Unique across processes and restarts (start time and 32 random bits, then a counter),
-    increasing within a process (ledger index inserts stay local), and far cheaper than uuid4."""
-    return f"{_ID_PREFIX}{next(_ids):012x}"
-
-
-__all__ = ["ProviderStatus", "Relay", "RelayEvent", "Run", "new_request_id", "without_credentials"]
+__all__ = ["Relay", "RelayEvent", "Run"]

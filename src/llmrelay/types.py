@@ -7,6 +7,9 @@ ever sees a provider's field names.
 
 from __future__ import annotations
 
+import itertools
+import os
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -337,10 +340,33 @@ class Outcome:
         return d
 
 
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderStatus:
+    name: str
+    enabled: bool
+    disabled_reason: str | None
+    base_url: str
+    """Without any user:password it may hold."""
+    circuits: dict[str, str]
+    """Model -> `open` or `half_open`, for each circuit of the provider that is not closed."""
+
+
+_ID_PREFIX = f"{int(time.time()):08x}{os.urandom(4).hex()}"
+_ids = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """Unique across processes and restarts (start time and 32 random bits, then a counter),
+    increasing within a process (ledger index inserts stay local), and far cheaper than uuid4."""
+    return f"{_ID_PREFIX}{next(_ids):012x}"
+
+
 __all__ = [
     "AllLinksFailed", "Attempt", "AttemptEvent", "AttemptStatus", "ChainConfig", "ChatRequest", "ChatResponse",
     "ConfigError", "ErrorKind", "FinishReason", "Finished", "InvalidRequest", "LLMRelayError", "Link", "Message",
-    "Outcome", "Principal", "ProviderError", "RateLimited", "RequestContext", "RequestOptions", "Role",
-    "StreamEvent", "Target", "TextDelta", "UnknownAgent", "UnknownModel", "Usage", "UsageReport", "decimal_or_none",
-    "money",
+    "Outcome", "Principal", "ProviderError", "ProviderStatus", "RateLimited", "RequestContext", "RequestOptions",
+    "Role", "StreamEvent", "Target", "TextDelta", "UnknownAgent", "UnknownModel", "Usage", "UsageReport",
+    "decimal_or_none", "money", "new_request_id",
 ]

@@ -13,7 +13,7 @@ from llmrelay import catalog
 from llmrelay.api.routes.catalog import ModelOut, ProviderOut
 from llmrelay.db.models import AIModelUsage, AIProviderCost
 from llmrelay.ledger.pricing import Price, add_prices
-from llmrelay.relay import without_credentials as _without_credentials
+from llmrelay.redaction import without_credentials as _without_credentials
 from llmrelay.testing import faults
 
 MILLION = Decimal(1000)  # the table holds USD per 1k tokens

@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..relay import new_request_id
+from ..types import new_request_id
 from . import errors
 from .metrics import observe_http
 
