@@ -60,6 +60,7 @@ from llmrelay.db.engine import make_engine, sessions
 from llmrelay.db.migrate import upgrade
 from llmrelay.db.models import AIModelUsage
 from llmrelay.db.types import quantize
+from llmrelay.ledger.charges import charge_of
 from llmrelay.ledger.pricing import load_price_book
 from llmrelay.ledger.recorder import Recorder
 from llmrelay.ledger.rows import RowCodec, build_row, new_id
@@ -235,12 +236,15 @@ async def built_rows(url: str, codec: RowCodec, work: list) -> tuple[list[dict],
         book = await load_price_book(s)
     await engine.dispose()
     t0 = time.perf_counter()
-    refs = [build_row(ctx, a, book) for ctx, a in work]
+    refs = [build_row(ctx, a, charge_of(a, book)) for ctx, a in work]
     t1 = time.perf_counter()
-    rows = [codec.build(ctx, a, book) for ctx, a in work]
+    charges = [codec.charge(a, book) for _, a in work]
     t2 = time.perf_counter()
+    rows = [codec.build(ctx, a, c) for (ctx, a), c in zip(work, charges, strict=True)]
+    t3 = time.perf_counter()
     n = len(work)
-    return refs, rows, {"build_row_us": (t1 - t0) / n * 1e6, "codec_build_us": (t2 - t1) / n * 1e6}
+    return refs, rows, {"build_row_us": (t1 - t0) / n * 1e6, "charge_us": (t2 - t1) / n * 1e6,
+                        "codec_build_us": (t3 - t2) / n * 1e6}
 
 
 def _rate(n: int, t0: float, cpu0: float) -> tuple[float, float]:

@@ -32,7 +32,7 @@ from typing import Any, Literal
 from .agents import Agent, load_agents
 from .config import Settings, load_settings
 from .ledger import Ledger
-from .ledger.pricing import request_cost
+from .ledger.charges import Charge, total_cost
 from .providers.base import Provider, Timeouts
 from .providers.registry import build_providers, known_providers
 from .redaction import without_credentials
@@ -146,7 +146,8 @@ class Relay:
                 config.temperature if config else None),
             stop=options.stop)
 
-    def observer(self, ctx: RequestContext, attempts: list[Attempt], charges: list[Any]) -> Callable[[Attempt], None]:
+    def observer(self, ctx: RequestContext, attempts: list[Attempt],
+                 charges: list[Charge]) -> Callable[[Attempt], None]:
         """Binds one request: each attempt is collected, recorded (and priced) by the ledger, then
         handed to every other observer."""
         recorder = self.ledger.recorder if self.ledger is not None else None
@@ -160,11 +161,6 @@ class Relay:
                 observe(ctx, attempt)
 
         return notify
-
-    def cost(self, attempts: list[Attempt], charges: list[Any]) -> Any:
-        if self.ledger is None:
-            return None
-        return request_cost(attempts, self.ledger.recorder.prices)
 
     async def spend(self, who: Principal | None, attempts: list[Attempt]) -> None:
         """Charge the caller the tokens every attempt used."""
@@ -310,10 +306,10 @@ class Run:
             await relay.guard.admit(who)
         return target, request, RequestContext(self.request_id, target.agent_id, user_id)
 
-    def _finish(self, outcome: Outcome, request: ChatRequest, ctx: RequestContext, charges: list[Any],
+    def _finish(self, outcome: Outcome, request: ChatRequest, ctx: RequestContext, charges: list[Charge],
                 t0: float) -> Outcome:
         outcome.request_id, outcome.agent_id = ctx.request_id, ctx.agent_id
-        outcome.cost_usd = self._relay.cost(outcome.attempts, charges)
+        outcome.cost_usd = total_cost(charges) if self._relay.ledger is not None else None
         outcome.generation_time_ms = round((time.monotonic() - t0) * 1000)
         outcome.turns = request.messages
         self.link, self.fallback_used = outcome.link, outcome.fallback_used
@@ -324,7 +320,7 @@ class Run:
         relay = self._relay
         target, request, ctx = await self._prepare()
         attempts: list[Attempt] = []
-        charges: list[Any] = []
+        charges: list[Charge] = []
         t0 = time.monotonic()
         try:
             outcome = await relay.executor.complete(target.links, request, relay.observer(ctx, attempts, charges))
@@ -339,7 +335,7 @@ class Run:
         relay = self._relay
         target, request, ctx = await self._prepare()
         attempts: list[Attempt] = []
-        charges: list[Any] = []
+        charges: list[Charge] = []
         serving: list[Any] = []
         t0 = time.monotonic()
         events = relay.executor.stream(target.links, request, relay.observer(ctx, attempts, charges),

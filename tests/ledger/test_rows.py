@@ -23,8 +23,9 @@ from sqlalchemy.engine import make_url
 from llmrelay.db.engine import make_engine, sessions
 from llmrelay.db.models import AIModelUsage
 from llmrelay.ledger import rows as rows_module
+from llmrelay.ledger.charges import Charge, Rate, charge_of, micros, total_cost
 from llmrelay.ledger.pricing import Price, PriceBook, compute_cost, load_price_book
-from llmrelay.ledger.rows import COLUMNS, SQLITE_NULL, Rate, RowCodec, build_row, micros, new_id, pico
+from llmrelay.ledger.rows import COLUMNS, SQLITE_NULL, RowCodec, build_row, new_id, pico
 from llmrelay.redaction import register_secret
 from llmrelay.types import Attempt, ErrorKind, RequestContext, Usage
 
@@ -47,6 +48,11 @@ SQLITE_DATETIME = sqlite.DATETIME().bind_processor(sqlite.dialect())
 
 def without_id(row: tuple) -> tuple:
     return row[1:]
+
+
+def build(codec: RowCodec, ctx: RequestContext, attempt: Attempt, book: PriceBook = BOOK) -> tuple:
+    """The row of `attempt` as the recorder builds it: charged on the request path, built later."""
+    return codec.build(ctx, attempt, codec.charge(attempt, book))
 
 
 # -- the cost ---------------------------------------------------------------------------------------------
@@ -127,9 +133,12 @@ attempts = st.builds(
 def test_a_row_built_fast_is_the_reference_row_in_the_drivers_form(dialect, item):
     ctx, attempt = item
     codec = RowCodec(dialect)
-    built, reference = codec.build(ctx, attempt, BOOK), build_row(ctx, attempt, BOOK)
+    charge = codec.charge(attempt, BOOK)
+    assert charge == charge_of(attempt, BOOK)  # the integer road prices as the Decimal one
+    built, reference = codec.build(ctx, attempt, charge), build_row(ctx, attempt, charge_of(attempt, BOOK))
     assert without_id(built) == without_id(codec.from_dict(reference))
     assert RowCodec.provider_and_cost(built) == (reference["provider"], reference["cost_usd"])
+    assert reference["cost_usd"] == charge.cost
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -147,7 +156,7 @@ def test_common_attempts_take_the_integer_road_and_odd_ones_the_reference(dialec
                    started_at=at),
            Attempt(1, "openai", "negative", "success", usage=Usage(-5, 1), started_at=at)]
     for a in common + odd:
-        codec.build(RequestContext("r", "agent", "user"), a, BOOK)
+        build(codec, RequestContext("r", "agent", "user"), a)
     assert reference == ["sub-pico", "with-their-cost", "negative"]
 
 
@@ -155,8 +164,8 @@ def test_each_attempt_is_priced_at_the_moment_it_began_across_a_price_change():
     codec = RowCodec("sqlite")
     cost = COLUMNS.index("cost_usd")
     just_before = (CHANGE - timedelta(microseconds=1)).timestamp()
-    rows = [codec.build(RequestContext("r", "a", "u"), Attempt(1, "openai", "gpt-4o", "success",
-                                                                usage=Usage(1000, 1000), started_at=t), BOOK)
+    rows = [build(codec, RequestContext("r", "a", "u"), Attempt(1, "openai", "gpt-4o", "success",
+                                                                 usage=Usage(1000, 1000), started_at=t))
             for t in (just_before, CHANGE.timestamp(), just_before)]
     # 1000 × $2.50/1M + 1000 × $10/1M before the change; $5 and $20 from it on (cached in pico-dollars)
     assert [r[cost] for r in rows] == [12_500_000_000, 25_000_000_000, 12_500_000_000]
@@ -165,10 +174,29 @@ def test_each_attempt_is_priced_at_the_moment_it_began_across_a_price_change():
 def test_a_secret_in_an_error_message_is_redacted_in_the_row():
     register_secret("hunter2-very-secret")
     codec = RowCodec("postgresql")
-    row = codec.build(RequestContext("r", "a", "u"), Attempt(1, "openai", "gpt-4o", "failed",
-                                                              error_message="bad key hunter2-very-secret",
-                                                              started_at=time.time()), BOOK)
+    row = build(codec, RequestContext("r", "a", "u"), Attempt(1, "openai", "gpt-4o", "failed",
+                                                               error_message="bad key hunter2-very-secret",
+                                                               started_at=time.time()))
     assert row[COLUMNS.index("error_message")] == "bad key [redacted]"
+
+
+@given(items=st.lists(attempts, max_size=6))
+@settings(max_examples=300)
+def test_a_requests_cost_is_the_sum_of_its_attempts_costs_or_none_when_one_is_unpriced(items):
+    codec = RowCodec("sqlite")
+    charges = [codec.charge(a, BOOK) for _, a in items]
+    costs = [compute_cost(a.usage, BOOK.lookup(a.provider, a.model, datetime.fromtimestamp(a.started_at, UTC)))
+             for _, a in items]
+    assert [c.cost for c in charges] == costs
+    assert total_cost(charges) == (None if None in costs else sum(costs, Decimal(0)))
+
+
+def test_a_charge_without_a_price_is_null_never_zero_and_one_without_tokens_is_zero():
+    unknown = Attempt(1, "google", "unknown-model", "success", usage=Usage(10, 1), started_at=CHANGE.timestamp())
+    skipped = Attempt(2, "google", "unknown-model", "skipped", started_at=CHANGE.timestamp())
+    assert charge_of(unknown, BOOK) == Charge(None, None) and charge_of(unknown, BOOK).cost is None
+    assert charge_of(skipped, BOOK).cost == 0 and total_cost([charge_of(skipped, BOOK)]) == 0
+    assert total_cost([charge_of(skipped, BOOK), charge_of(unknown, BOOK)]) is None
 
 
 # -- spool lines ---------------------------------------------------------------------------------------------
@@ -177,9 +205,9 @@ def test_a_secret_in_an_error_message_is_redacted_in_the_row():
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_spool_lines_keep_the_format_of_before_and_come_back_as_the_same_row(dialect):
     codec = RowCodec(dialect)
-    row = codec.build(RequestContext("req-1", "agent", None), Attempt(
+    row = build(codec, RequestContext("req-1", "agent", None), Attempt(
         1, "anthropic", "claude-3-5-sonnet-20241022", "success", usage=Usage(1000, 500, 200, 0, 300),
-        started_at=CHANGE.timestamp()), BOOK)
+        started_at=CHANGE.timestamp()))
     line = codec.to_json(row)
     data = json.loads(line)
     assert list(data) == list(COLUMNS)
@@ -290,7 +318,7 @@ async def test_rows_the_recorder_writes_are_stored_and_read_back_as_the_orms_own
     await recorder.start()
     for i, sample in enumerate(SAMPLES):
         a = dataclasses.replace(sample, started_at=started + i)
-        references.append(build_row(RequestContext(f"orm-{i}", "agent", "user"), a, book))
+        references.append(build_row(RequestContext(f"orm-{i}", "agent", "user"), a, charge_of(a, book)))
         recorder.record(RequestContext(f"fast-{i}", "agent", "user"), a)
     await recorder.flush()
     async with engine.begin() as conn:
@@ -313,3 +341,23 @@ async def test_rows_the_recorder_writes_are_stored_and_read_back_as_the_orms_own
     assert read["fast-0"].cost_usd == Decimal("0.00576")  # 688 × 2.5 + 512 × 1.25 + 340 × 10, per 1M
     assert read["fast-3"].cost_usd is None and read["fast-3"].unpriced
     assert read["fast-5"].provider_cost_usd == Decimal("0.0016")  # rounded half-even to the pico-dollar
+
+
+async def test_a_row_keeps_the_charge_its_answer_reported_though_prices_change_before_it_is_written(db_url, tmp_path):
+    from llmrelay.ledger.recorder import Recorder
+
+    engine = make_engine(db_url)
+    recorder = Recorder(engine, tmp_path / "spool", flush_interval=3600)
+    await recorder.start()
+    recorder.prices = BOOK
+    attempt = Attempt(1, "openai", "gpt-4o", "success", usage=Usage(1000, 1000), started_at=CHANGE.timestamp())
+    charge = recorder.record(RequestContext("kept", "agent", "user"), attempt)
+    recorder.prices = PriceBook([Price.per_million("openai", "gpt-4o", "99", "99",
+                                                   effective_from=CHANGE - timedelta(days=365))])
+    await recorder.flush()
+    await recorder.aclose()
+    async with sessions(engine)() as s:
+        row = (await s.execute(select(AIModelUsage).where(AIModelUsage.request_id == "kept"))).scalar_one()
+    await engine.dispose()
+    assert charge.cost == row.cost_usd == Decimal("0.025")  # 1000 x $5/1M + 1000 x $20/1M, as answered
+    assert row.input_price == Decimal("0.005") and row.unpriced is False

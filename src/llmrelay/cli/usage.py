@@ -18,11 +18,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..config import load_settings
 from ..db.engine import display_url
 from ..ledger import Ledger
-from ..ledger.pricing import money
 from ..ledger.records import write_csv
 from ..ledger.stats import GROUP_BY, UsageReport, UsageStats, usage_stats
 from ..providers.registry import known_providers
 from ..redaction import redact
+from ..types import money
 from .app import app, console, err_console, fail
 
 DEFAULT_DAYS = 30

@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import insert, select
@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import AIProviderCost
 from ..db.types import quantize, utcnow
-from ..types import Attempt, Usage
+from ..types import Usage
 
 WILDCARD = "*"
 _THOUSAND = Decimal(1000)
@@ -82,24 +82,6 @@ def compute_cost(usage: Usage | None, price: Price | None) -> Decimal | None:
              + written * (price.cache_write if price.cache_write is not None else price.input)
              + usage.output_tokens * price.output)
     return quantize(total / _THOUSAND)
-
-
-def request_cost(attempts: Iterable[Attempt], book: PriceBook) -> Decimal | None:
-    """What all the attempts of one request cost together (a failed stream's partial usage is
-    billed too); None when some attempt used tokens of a model without a price."""
-    total = Decimal(0)
-    for a in attempts:
-        at = datetime.fromtimestamp(a.started_at, UTC) if a.started_at else None
-        cost = compute_cost(a.usage, book.lookup(a.provider, a.model, at))
-        if cost is None:
-            return None
-        total += cost
-    return quantize(total)
-
-
-def money(value: Decimal | None) -> str | None:
-    """A plain decimal string, exact, without exponent or trailing zeros: "0.00123", "0"."""
-    return None if value is None else format(value.normalize(), "f")
 
 
 def costs_differ(ours: Decimal | None, theirs: Decimal | None) -> bool:

@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..db.engine import sessions
 from ..redaction import redact
 from ..types import Attempt, RequestContext
+from .charges import Charge
 from .pricing import PriceBook, load_price_book
 from .rows import RowCodec
 
@@ -67,7 +68,7 @@ class Recorder:
         self.written = self.spooled = self.replayed = 0
         self.rejected = 0  # rows set aside in rejected.ndjson: the database will not store them
         self.dropped = 0  # attempts whose row could not even be built (a bug; logged)
-        self._queue: deque[tuple[RequestContext, Attempt]] = deque()
+        self._queue: deque[tuple[RequestContext, Attempt, Charge]] = deque()
         self._sessions = sessions(engine)
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -83,11 +84,14 @@ class Recorder:
 
     # -- the hot path -----------------------------------------------------------------------------
 
-    def record(self, ctx: RequestContext, attempt: Attempt) -> None:
-        """Queue one attempt.  Called on the request path: it does nothing else."""
-        self._queue.append((ctx, attempt))
+    def record(self, ctx: RequestContext, attempt: Attempt) -> Charge:
+        """Price one attempt (once: its answer and its row both use this charge) and queue it.
+        Called on the request path: it does nothing else."""
+        charge = self._rows.charge(attempt, self.prices)
+        self._queue.append((ctx, attempt, charge))
         if len(self._queue) >= self.batch_size:
             self._wake.set()
+        return charge
 
     @property
     def pending(self) -> int:
@@ -178,9 +182,9 @@ class Recorder:
         else:
             self._spool(rows)
 
-    def _build(self, ctx: RequestContext, attempt: Attempt) -> tuple | None:
+    def _build(self, ctx: RequestContext, attempt: Attempt, charge: Charge) -> tuple | None:
         try:
-            return self._rows.build(ctx, attempt, self.prices)
+            return self._rows.build(ctx, attempt, charge)
         except Exception:  # a bug: lose this one row, not the batch around it
             log.exception("could not build the ledger row of %r", attempt)
             self.dropped += 1

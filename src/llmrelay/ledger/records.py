@@ -19,8 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import AIModelUsage as U
 from ..db.types import Money, UTCDateTime, iso
-from ..types import InvalidRequest
-from .pricing import money
+from ..types import InvalidRequest, money
 from .stats import window_filters
 
 MAX_PAGE = 1000

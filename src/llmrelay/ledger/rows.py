@@ -19,11 +19,10 @@ Why these forms: asyncpg's binary NUMERIC encoder costs about 2 µs a Decimal, a
 sqlite3 sends every None and bool through its adapter lookup (about 1,000 instructions each)
 where an int, float or str is bound directly.
 
-The common attempt (no cost figure from the provider, prices in whole pico-dollars) is built
-without any Decimal arithmetic: its cost is an integer count of 10^-15 USD (tokens × pico-dollars
-per 1k tokens) rounded half-even to the pico-dollar, which is `compute_cost` exactly as long as
-Decimal's 28 digits hold every intermediate value (checked).  Any other attempt goes through
-`build_row` and is converted, so the two paths cannot disagree.
+An attempt comes with its `Charge` (ledger/charges.py), priced once when it ended: the row
+stores that cost and those prices, the same the answer reported.  A charge priced on the
+integer road is written without any Decimal arithmetic; any other goes through `build_row` and
+is converted, so the two paths cannot disagree.
 
 Spool lines are the JSON of the reference row, in the same format as ever: a spool file written
 by one version replays in another.
@@ -31,9 +30,7 @@ by one version replays in another.
 
 from __future__ import annotations
 
-import bisect
 import json
-import math
 import os
 import time
 import uuid
@@ -47,7 +44,8 @@ from ..db.models import AIModelUsage
 from ..db.types import Money, quantize
 from ..redaction import redact
 from ..types import Attempt, RequestContext, decimal_or_none
-from .pricing import WILDCARD, Price, PriceBook, compute_cost, costs_differ
+from .charges import Charge, Pricer, micros, started
+from .pricing import PriceBook, costs_differ
 
 LOCAL_USER = "local"
 MAX_ERROR = 2000
@@ -93,12 +91,11 @@ def new_id() -> str:
 # -- the reference --------------------------------------------------------------------------------
 
 
-def build_row(ctx: RequestContext, attempt: Attempt, book: PriceBook) -> dict[str, Any]:
-    """The `ai_model_usage` row of one attempt, priced at the moment the attempt began."""
-    created = datetime.fromtimestamp(attempt.started_at or time.time(), UTC)
+def build_row(ctx: RequestContext, attempt: Attempt, charge: Charge) -> dict[str, Any]:
+    """The `ai_model_usage` row of one attempt, with the charge it was given when it ended."""
+    created = started(attempt)
     usage = attempt.usage
-    price = book.lookup(attempt.provider, attempt.model, created)
-    cost = compute_cost(usage, price)
+    price, cost = charge.price, charge.cost
     theirs = decimal_or_none(attempt.provider_cost_usd)
     status = attempt.status
     if status == "success" and attempt.link_index > 0:
@@ -136,106 +133,9 @@ def clip(value: str, column: str) -> str:
     return value[:_WIDTH[column]]
 
 
-# -- integer prices -----------------------------------------------------------------------------------
-
-
-class Rate:
-    """A price in whole pico-dollars per 1k tokens, with the fallbacks of `compute_cost` applied."""
-
-    __slots__ = ("cached", "columns", "input", "output", "write")
-
-    def __init__(self, input: int, output: int, cached: int, write: int, columns: tuple) -> None:
-        self.input, self.output, self.cached, self.write = input, output, cached, write
-        self.columns = columns
-        """input_price, output_price, cached_input_price, cache_write_price as the driver takes them."""
-
-    @classmethod
-    def of(cls, price: Price, money=int, null: Any = None) -> Rate | None:
-        """`price` in whole pico-dollars, or None when some part of it is not (then the attempt
-        takes the Decimal road)."""
-        picos = [_whole_pico(v) for v in (price.input, price.output, price.cached_input, price.cache_write)]
-        if any(p is False for p in picos) or picos[0] is None or picos[1] is None:
-            return None
-        pin, pout, pcached, pwrite = picos
-        return cls(pin, pout, pin if pcached is None else pcached, pin if pwrite is None else pwrite,
-                   tuple(null if p is None else money(p) for p in picos))
-
-    def cost(self, input_tokens: int, output_tokens: int, cached_input_tokens: int, cache_write_tokens: int) -> int:
-        """`compute_cost` in pico-dollars, for tokens that used some; -1 where this cannot be
-        sure to equal it (negative or non-integer counts, amounts past Decimal's precision)."""
-        if type(cached_input_tokens) is not int or type(cache_write_tokens) is not int:
-            return -1  # (counts of any other type: a float input or output shows in `total`)
-        cached = cached_input_tokens if cached_input_tokens < input_tokens else input_tokens  # min(), without a call
-        left = input_tokens - cached
-        written = cache_write_tokens if cache_write_tokens < left else left
-        uncached = left - written
-        if cached < 0 or written < 0 or uncached < 0 or output_tokens < 0:
-            return -1
-        total = uncached * self.input + cached * self.cached + written * self.write + output_tokens * self.output
-        if type(total) is not int or total >= _EXACT:
-            return -1
-        pico, rest = divmod(total, 1000)  # 10^-15 USD -> pico-dollars, half-even as `quantize`
-        if rest > 500 or (rest == 500 and pico & 1):
-            pico += 1
-        return pico
-
-
-def _whole_pico(value: Decimal | None) -> int | bool | None:
-    """`value` in pico-dollars; None for None; False when it is not a whole number of them (or
-    not a plain non-negative Decimal), which `Money` would round or refuse."""
-    if value is None:
-        return None
-    if type(value) is not Decimal or not value.is_finite() or value < 0 or value >= 10**15:
-        return False
-    exponent = value.as_tuple().exponent
-    if not isinstance(exponent, int) or exponent < -12:
-        return False
-    return int(value.scaleb(12))
-
-
 def pico(value: Any) -> int:
     """An amount as `Money` stores it on SQLite: rounded half-even to the pico-dollar."""
     return int(quantize(Decimal(value)).scaleb(12))
-
-
-class Timeline:
-    """Which price applies to a provider/model at a moment, as `PriceBook.lookup` says, asked
-    once per stretch of time in which its answer cannot change (between two `effective_from`
-    of the model's or the provider's `*` prices), and as a `Rate`."""
-
-    def __init__(self, book: PriceBook, money=int, null: Any = None) -> None:
-        self.book, self.money, self.null = book, money, null
-        self._starts: dict[tuple[str, str], list[int]] = {}
-        for p in book.history():
-            self._starts.setdefault((p.provider, p.model), []).append(micros_of(p.effective_from))  # type: ignore[arg-type]
-        self._known: dict[tuple[str, str], tuple[int, int, Rate | bool | None]] = {}
-
-    def rate(self, provider: str, model: str, micro: int) -> Rate | bool | None:
-        """The rate at `micro` (µs since the epoch); None when there is no price, False when the
-        price is not in whole pico-dollars."""
-        known = self._known.get((provider, model))
-        if known is not None and known[0] <= micro < known[1]:
-            return known[2]
-        starts = sorted(self._starts.get((provider, model), []) + self._starts.get((provider, WILDCARD), []))
-        i = bisect.bisect_right(starts, micro)
-        price = self.book.lookup(provider, model, _EPOCH + timedelta(microseconds=micro))
-        rate = None if price is None else (Rate.of(price, self.money, self.null) or False)
-        self._known[provider, model] = (starts[i - 1] if i else _NEVER, starts[i] if i < len(starts) else -_NEVER,
-                                        rate)
-        return rate
-
-
-def micros(t: float) -> int:
-    """Seconds since the epoch in whole microseconds, rounded (half-even) as `datetime.fromtimestamp`
-    rounds them: `micros(t)` and `fromtimestamp(t)` name the same microsecond."""
-    if type(t) is int:
-        return t * 1_000_000
-    fraction, whole = math.modf(t)
-    return int(whole) * 1_000_000 + round(fraction * 1e6)
-
-
-def micros_of(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MICROSECOND
 
 
 def sqlite_time(moment: datetime) -> str:
@@ -258,35 +158,29 @@ class RowCodec:
         self.null = SQLITE_NULL if self.sqlite else None
         self.flag: tuple = (0, 1) if self.sqlite else (False, True)
         self._unpriced = (self.null,) * 4
-        self._book: PriceBook | None = None
-        self._prices = Timeline(PriceBook())
+        self._pricer = Pricer(PriceBook(), self.money, self.null)
         self._seconds: dict[int, str] = {}
 
-    def build(self, ctx: RequestContext, attempt: Attempt, book: PriceBook) -> tuple:
+    def charge(self, attempt: Attempt, book: PriceBook) -> Charge:
+        """`charge_of(attempt, book)`, on the integer road where that is exact (the request path)."""
+        if book is not self._pricer.book:
+            self._pricer = Pricer(book, self.money, self.null)
+        return self._pricer.charge(attempt)
+
+    def build(self, ctx: RequestContext, attempt: Attempt, charge: Charge) -> tuple:
         """The driver's row of one attempt: the values of `self.from_dict(build_row(…))`."""
-        if book is not self._book:
-            self._book, self._prices = book, Timeline(book, self.money, self.null)
+        rate = charge.rate
+        if attempt.provider_cost_usd is not None or (rate is None and charge.price is not None):
+            return self.from_dict(build_row(ctx, attempt, charge))  # the Decimal road
         started = attempt.started_at or time.time()
-        if attempt.provider_cost_usd is not None:
-            return self.from_dict(build_row(ctx, attempt, book))
         micro = micros(started)
-        rate = self._prices.rate(attempt.provider, attempt.model, micro)
-        if rate is False:
-            return self.from_dict(build_row(ctx, attempt, book))
         usage = attempt.usage
+        cost = -2 if charge.pico is None else charge.pico  # -2: unpriced
         if usage is None:
-            tokens_in = tokens_out = cached = reasoning = written = cost = 0
+            tokens_in = tokens_out = cached = reasoning = written = 0
         else:
             tokens_in, tokens_out = usage.input_tokens, usage.output_tokens
             cached, reasoning, written = usage.cached_input_tokens, usage.reasoning_tokens, usage.cache_write_tokens
-            if tokens_in == 0 and tokens_out == 0:
-                cost = 0
-            elif rate is None:
-                cost = -2  # unpriced
-            else:
-                cost = rate.cost(tokens_in, tokens_out, cached, written)
-                if cost < 0:
-                    return self.from_dict(build_row(ctx, attempt, book))
         status = attempt.status
         if status == "success" and attempt.link_index > 0:
             status = "fallback"

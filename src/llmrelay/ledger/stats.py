@@ -37,8 +37,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ..db.models import AIModelUsage as U
 from ..db.types import UTCDateTime, iso, quantize
-from ..types import InvalidRequest
-from .pricing import money
+from ..types import InvalidRequest, money
 from .report import Tally, tally
 
 DAY_SQL = "((ai_model_usage.created_at AT TIME ZONE 'UTC')::date)"

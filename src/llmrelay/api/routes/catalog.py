@@ -25,9 +25,10 @@ from pydantic import AfterValidator, BaseModel
 from starlette.responses import Response
 
 from ... import catalog
-from ...ledger.pricing import WILDCARD, Price, money
+from ...ledger.pricing import WILDCARD, Price
 from ...ledger.stats import ProviderHealth, model_health, provider_health
 from ...providers.registry import known_provider
+from ...types import money
 from ..deps import CurrentUser, RelayDep
 from ..errors import ApiRoute
 
