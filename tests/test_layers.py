@@ -11,7 +11,7 @@ from pathlib import Path
 import llmrelay
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "redaction", "version"), # depend on nothing of ours
+    ("errors", "redaction", "version", "content"),  # depend on nothing of ours (content: message parts)
     ("types",),                         # the vocabulary every layer speaks
     ("providers",),                     # adapters: wire formats in, unified types out; they declare themselves
     ("config", "catalog", "agents"),    # settings, model facts, agents: read the providers' declarations

@@ -4,6 +4,11 @@ The shape is the seed plan's: `supported_providers` ordered by `priority` (1 = p
 `default_provider` whose best link goes first, a `cost_tier` for display, and the legacy
 single `provider` + `model` pair (an agent with only those has a one-link chain).
 
+An agent may declare default `tools` (functions its answers may call: the caller runs them, llmrelay
+relays the calls) and an `output_format` (`json_object`, or `json_schema` with a schema); a request's
+own tools are added to the agent's (one of the same name replaces the agent's), and a request's own
+output format replaces the agent's.
+
 `LLMRELAY_AGENTS_FILE` names a TOML file of `[[agents]]` tables that add to the built-in
 agents or replace one with the same id.  A bad file fails with the file, the agent and the
 field named: ``agents.toml: agent 'support-agent': supported_providers[1].provider: unknown
@@ -18,6 +23,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .content import TOOL_NAME, OutputFormat, Tool
 from .providers.registry import known_provider
 from .types import ConfigError, Link
 
@@ -39,6 +45,48 @@ class ProviderOption(BaseModel):
         return known_provider(v)
 
 
+class AgentTool(BaseModel):
+    """A function the agent's answers may call (the caller runs it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=TOOL_NAME.pattern)
+    description: str = ""
+    parameters: dict = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    """JSON Schema of the arguments."""
+    strict: bool | None = None
+
+    @field_validator("parameters")
+    @classmethod
+    def _an_object_schema(cls, v: dict) -> dict:
+        if v.get("type", "object") != "object":
+            raise ValueError("a tool's parameters must be a JSON Schema of type object")
+        return v
+
+    def tool(self) -> Tool:
+        return Tool(self.name, self.description, self.parameters, self.strict)
+
+
+class AgentOutput(BaseModel):
+    """The agent's answers are JSON: any object, or one that fits `schema`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["json_object", "json_schema"]
+    name: str = Field("response", pattern=TOOL_NAME.pattern)
+    schema_: dict | None = Field(None, alias="schema")
+    strict: bool | None = None
+
+    @model_validator(mode="after")
+    def _schema_for_json_schema(self) -> AgentOutput:
+        if (self.type == "json_schema") != (self.schema_ is not None):
+            raise ValueError("json_schema takes a schema, json_object none")
+        return self
+
+    def format(self) -> OutputFormat:
+        return OutputFormat(self.type, self.schema_, self.name, None, self.strict)
+
+
 class Agent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -53,6 +101,8 @@ class Agent(BaseModel):
     """Legacy: the single provider of an agent that predates fallback chains."""
     model: str | None = None
     """Legacy: the single model of an agent that predates fallback chains."""
+    tools: tuple[AgentTool, ...] = ()
+    output_format: AgentOutput | None = None
 
     @field_validator("default_provider", "provider")
     @classmethod
@@ -71,6 +121,9 @@ class Agent(BaseModel):
                 raise ValueError(f"supported_providers[{i}]: priority {opt.priority} is already used "
                                  f"by supported_providers[{seen[opt.priority]}]")
             seen[opt.priority] = i
+        names = [t.name for t in self.tools]
+        if len(set(names)) != len(names):
+            raise ValueError("tools: each tool needs a name of its own")
         if self.default_provider and self.supported_providers and self.default_provider not in {
                 o.provider for o in self.supported_providers}:
             raise ValueError(f"default_provider {self.default_provider!r} is not among supported_providers")

@@ -1,5 +1,6 @@
-"""What llmrelay knows about models: context window, output limit, which provider serves a bare
-model name, and whether a model id is plausible for a provider (by the pattern its adapter declares).
+"""What llmrelay knows about models: context window, output limit, what each can take (tools, images,
+JSON Schema output), which provider serves a bare model name, and whether a model id is plausible for
+a provider (by the pattern its adapter declares).
 
 Prices are not here: they live in the ledger's price table (with history).  A model that is
 neither here nor in the price table is still usable when its id fits the provider's pattern
@@ -24,36 +25,52 @@ class ModelFacts:
     model: str
     context_window: int | None
     max_output_tokens: int | None
+    tools: bool | None = None
+    """Takes tool definitions and calls tools (None: not known)."""
+    vision: bool | None = None
+    """Takes images."""
+    json_schema: bool | None = None
+    """Answers in JSON that fits a schema (natively, or as the adapter arranges it)."""
+
+    def capabilities(self) -> dict[str, bool | None]:
+        return {"tools": self.tools, "vision": self.vision, "json": self.json_schema}
 
 
-def _facts(provider: str, rows: list[tuple[str, int, int | None]]) -> dict[tuple[str, str], ModelFacts]:
-    return {(provider, m): ModelFacts(provider, m, ctx, out) for m, ctx, out in rows}
+_ALL = "tools vision json"
+
+
+def _facts(provider: str, rows: list[tuple[str, int, int | None, str]]) -> dict[tuple[str, str], ModelFacts]:
+    """Rows of (model, context window, max output, its capabilities among `tools vision json`)."""
+    return {(provider, m): ModelFacts(provider, m, ctx, out, "tools" in caps, "vision" in caps, "json" in caps)
+            for m, ctx, out, caps in rows}
 
 
 KNOWN_MODELS: dict[tuple[str, str], ModelFacts] = {
-    **_facts("anthropic", [
-        ("claude-3-5-sonnet-20241022", 200_000, 8192), ("claude-3-5-sonnet-latest", 200_000, 8192),
-        ("claude-3-5-haiku-20241022", 200_000, 8192), ("claude-3-5-haiku-latest", 200_000, 8192),
-        ("claude-3-haiku-20240307", 200_000, 4096), ("claude-3-7-sonnet-20250219", 200_000, 64_000),
-        ("claude-sonnet-4-20250514", 200_000, 64_000), ("claude-sonnet-4-5", 200_000, 64_000),
-        ("claude-haiku-4-5", 200_000, 64_000),
+    **_facts("anthropic", [  # JSON Schema: native on the 4.5 models, by a forced tool before (providers/anthropic.py)
+        ("claude-3-5-sonnet-20241022", 200_000, 8192, _ALL), ("claude-3-5-sonnet-latest", 200_000, 8192, _ALL),
+        ("claude-3-5-haiku-20241022", 200_000, 8192, "tools json"), ("claude-3-5-haiku-latest", 200_000, 8192,
+                                                                     "tools json"),
+        ("claude-3-haiku-20240307", 200_000, 4096, _ALL), ("claude-3-7-sonnet-20250219", 200_000, 64_000, _ALL),
+        ("claude-sonnet-4-20250514", 200_000, 64_000, _ALL), ("claude-sonnet-4-5", 200_000, 64_000, _ALL),
+        ("claude-haiku-4-5", 200_000, 64_000, _ALL),
     ]),
     **_facts("openai", [
-        ("gpt-4o", 128_000, 16_384), ("gpt-4o-mini", 128_000, 16_384), ("gpt-4", 8_192, 8_192),
-        ("gpt-4-turbo", 128_000, 4_096), ("gpt-4.1", 1_047_576, 32_768), ("gpt-4.1-mini", 1_047_576, 32_768),
-        ("o3-mini", 200_000, 100_000),
+        ("gpt-4o", 128_000, 16_384, _ALL), ("gpt-4o-mini", 128_000, 16_384, _ALL), ("gpt-4", 8_192, 8_192, "tools"),
+        ("gpt-4-turbo", 128_000, 4_096, "tools vision"), ("gpt-4.1", 1_047_576, 32_768, _ALL),
+        ("gpt-4.1-mini", 1_047_576, 32_768, _ALL), ("o3-mini", 200_000, 100_000, "tools json"),
     ]),
     **_facts("google", [
-        ("gemini-2.0-flash", 1_048_576, 8_192), ("gemini-2.5-flash", 1_048_576, 65_536),
-        ("gemini-2.5-flash-lite", 1_048_576, 65_536), ("gemini-2.5-pro", 1_048_576, 65_536),
+        ("gemini-2.0-flash", 1_048_576, 8_192, _ALL), ("gemini-2.5-flash", 1_048_576, 65_536, _ALL),
+        ("gemini-2.5-flash-lite", 1_048_576, 65_536, _ALL), ("gemini-2.5-pro", 1_048_576, 65_536, _ALL),
     ]),
     **_facts("openrouter", [
-        ("meta-llama/llama-3.1-70b-instruct", 131_072, None), ("openai/gpt-4o", 128_000, 16_384),
-        ("openai/gpt-4o-mini", 128_000, 16_384), ("anthropic/claude-3.5-sonnet", 200_000, 8_192),
+        ("meta-llama/llama-3.1-70b-instruct", 131_072, None, "tools json"), ("openai/gpt-4o", 128_000, 16_384, _ALL),
+        ("openai/gpt-4o-mini", 128_000, 16_384, _ALL), ("anthropic/claude-3.5-sonnet", 200_000, 8_192, _ALL),
     ]),
-    **_facts("ollama", [
-        ("mistral", 32_768, None), ("llama3.2", 131_072, None), ("llama3.1", 131_072, None),
-        ("qwen2.5", 32_768, None),
+    **_facts("ollama", [  # JSON Schema through `format`, which every model takes
+        ("mistral", 32_768, None, "tools json"), ("llama3.2", 131_072, None, "tools json"),
+        ("llama3.1", 131_072, None, "tools json"), ("qwen2.5", 32_768, None, "tools json"),
+        ("llava", 4_096, None, "vision json"), ("llama3.2-vision", 131_072, None, "vision json"),
     ]),
 }
 

@@ -38,6 +38,7 @@ from .providers.registry import build_providers, known_providers
 from .redaction import without_credentials
 from .routing.breaker import CircuitBreaker
 from .routing.fallback import FallbackExecutor
+from .routing.fit import Fit
 from .routing.guards import Guard, RateLimits
 from .routing.policy import Policy
 from .routing.targets import AGENT_PREFIX, Targets
@@ -56,6 +57,7 @@ from .types import (
     Target,
     TextDelta,
     UnknownAgent,
+    needs_of,
     new_request_id,
 )
 
@@ -86,7 +88,7 @@ class Relay:
         self.policy = policy or Policy(max_retries=s.max_retries, retry_after_cap=s.retry_after_cap,
                                        first_token_timeout=s.first_token_timeout, deadline=s.request_deadline)
         self.executor = FallbackExecutor(self.providers, disabled=disabled, breaker=self.breaker,
-                                         policy=self.policy)
+                                         policy=self.policy, fit=Fit(self.providers))
         self.ledger: Ledger | None = Ledger(s) if ledger == "auto" else ledger
         self.guard: Guard = guard or RateLimits(s.rate_rpm, s.rate_tpm, s.redis_url)
         self.observers: list[AttemptObserver] = list(observers)
@@ -133,18 +135,31 @@ class Relay:
         return Run(self, principal, target, turns, options or _NO_OPTIONS)
 
     def request(self, target: Target, turns: Sequence[Message], options: RequestOptions) -> ChatRequest:
-        """The provider request a resolved target and the caller's turns make."""
+        """The provider request a resolved target and the caller's turns make: the agent's system prompt
+        before the caller's, the agent's tools with the caller's (a caller's tool replaces the agent's of
+        the same name), the caller's output format else the agent's."""
         if not turns:
             raise InvalidRequest("a request needs at least one user or assistant turn", "messages")
         system = "\n\n".join(s for s in (target.system_prompt, options.system) if s)
         config = target.config
         saved_max = config.max_tokens if config else None
+        tools = options.tools
+        if target.tools:
+            mine = {t.name for t in tools}
+            tools = (*(t for t in target.tools if t.name not in mine), *tools)
+        choice = options.tool_choice
+        if choice is not None and choice.mode == "tool" and choice.name not in {t.name for t in tools}:
+            raise InvalidRequest(f"tool_choice names {choice.name!r}, which is not among the tools", "tool_choice")
+        output = options.output if options.output is not None else target.output
+        needs, images, chars = needs_of(turns, tools, choice, options.parallel_tool_calls, output, options.sampling)
         return ChatRequest(
             model=target.links[0].model, messages=tuple(turns), system=system or None,
             max_tokens=options.max_tokens or saved_max or self.settings.default_max_tokens,
             temperature=options.temperature if options.temperature is not None else (
                 config.temperature if config else None),
-            stop=options.stop)
+            stop=options.stop, tools=tools, tool_choice=choice, parallel_tool_calls=options.parallel_tool_calls,
+            output=output, sampling=options.sampling, end_user=options.end_user, needs=needs, images=images,
+            input_chars=chars + len(system))
 
     def observer(self, ctx: RequestContext, attempts: list[Attempt],
                  charges: list[Charge]) -> Callable[[Attempt], None]:
@@ -370,7 +385,7 @@ def _ask(message: str, history: Sequence[Message | dict],
     turns: list[Message] = []
     for i, item in enumerate(history):
         if isinstance(item, Message):
-            role, content = item.role, item.content
+            role, content = item.role, item.text
         elif isinstance(item, dict):
             role, content = item.get("role"), item.get("content")
         else:

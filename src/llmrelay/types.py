@@ -10,10 +10,25 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+from .content import (
+    Image,
+    Message,
+    OutputFormat,
+    Part,
+    Reasoning,
+    Role,
+    Text,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+    part_to_json,
+)
 from .errors import (
     ConfigError,
     ErrorKind,
@@ -25,16 +40,30 @@ from .errors import (
     UnknownModel,
 )
 
-Role = Literal["user", "assistant"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"]
 
 
 @dataclass(frozen=True, slots=True)
-class Message:
-    """One conversation turn.  The system prompt is not a message: see `ChatRequest.system`."""
+class Sampling:
+    """Generation settings beyond max tokens, temperature and stop.  Each is sent only to a provider
+    that takes it: a link whose provider cannot honour one is skipped with that reason."""
 
-    role: Role
-    content: str
+    top_p: float | None = None
+    top_k: int | None = None
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: Mapping[str, float] | None = None
+    reasoning_effort: str | None = None
+    """`low`, `medium` or `high`: how hard a reasoning model thinks (Anthropic, Gemini: a thinking budget)."""
+
+    def asked(self) -> list[str]:
+        """The names of the settings given."""
+        return [name for name in _SAMPLING if getattr(self, name) is not None]
+
+
+_SAMPLING = ("top_p", "top_k", "seed", "presence_penalty", "frequency_penalty", "logit_bias", "reasoning_effort")
+NO_SAMPLING = Sampling()
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +76,65 @@ class ChatRequest:
     stop: tuple[str, ...] = ()
     stream: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    output: OutputFormat | None = None
+    sampling: Sampling = NO_SAMPLING
+    end_user: str | None = None
+    """Who the caller's own user is (OpenAI's `user`), for providers that take such an id."""
+    needs: frozenset[str] = frozenset()
+    """What a link must be able to take to serve this request (`needs_of`); empty for plain text."""
+    images: int = 0
+    """How many images the messages carry."""
+    input_chars: int = 0
+    """The characters of text the request sends (system prompt, turns, tool calls and results): a
+    lower bound of its input tokens is a fifth of it (`routing.fit` skips a link whose context window
+    it clearly exceeds).  0: not counted."""
+
+
+def needs_of(messages: Sequence[Message], tools: Sequence[Tool] = (), tool_choice: ToolChoice | None = None,
+             parallel_tool_calls: bool | None = None, output: OutputFormat | None = None,
+             sampling: Sampling = NO_SAMPLING) -> tuple[frozenset[str], int, int]:
+    """(what serving the request needs, how many images it carries, how many characters of text its
+    turns hold: `ChatRequest.needs`, `.images`, `.input_chars`).  The names are those of the
+    request's parameters, as a link that cannot take one says in its skip reason: `tools`,
+    `tool_choice=required`, `tool_choice=tool`, `parallel_tool_calls=false`, `images`, `image_url`,
+    `response_format=json_object`, `response_format=json_schema`, and each `Sampling` field given."""
+    needs: set[str] = set(sampling.asked()) if sampling is not NO_SAMPLING else set()
+    if tools:
+        needs.add("tools")
+    if tool_choice is not None and tool_choice.mode in ("required", "tool"):
+        needs.add("tool_choice=" + tool_choice.mode)
+    if parallel_tool_calls is False and tools:
+        needs.add("parallel_tool_calls=false")
+    if output is not None:
+        needs.add("response_format=" + output.type)
+    images = chars = 0
+    for m in messages:
+        parts = m.parts
+        if len(parts) == 1 and type(parts[0]) is Text:
+            chars += len(parts[0].text)
+            continue
+        for p in parts:
+            kind = type(p)
+            if kind is Text:
+                chars += len(p.text)
+            elif kind is Image:
+                images += 1
+                needs.add("images")
+                if p.data is None:
+                    needs.add("image_url")
+            elif kind is ToolCall:
+                chars += len(p.arguments) + len(p.name)
+                needs.add("tools")
+            elif kind is ToolResult:
+                chars += len(p.content)
+                needs.add("tools")
+    return frozenset(needs) if needs else _NOTHING, images, chars
+
+
+_NOTHING: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +168,18 @@ class ChatResponse:
     raw_id: str | None = None
     provider_cost_usd: str | None = None
     """The call's cost as the provider itself reported it (OpenRouter), as a decimal string."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    reasoning: tuple[Reasoning, ...] = ()
+    output_mode: str | None = None
+    """How a structured answer was obtained when the request asked for one: `native` (the provider's
+    own JSON output) or `tool` (a forced tool call whose input is the answer)."""
+
+    @property
+    def message(self) -> Message:
+        """The answer as the assistant turn of a conversation: reasoning, text, tool calls."""
+        if not self.tool_calls and not self.reasoning:
+            return Message("assistant", self.text)
+        return Message("assistant", (*self.reasoning, *((Text(self.text),) if self.text else ()), *self.tool_calls))
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +219,10 @@ class Target:
     system_prompt: str = ""
     config: ChainConfig | None = None
     """The caller's saved config for the agent, when one applied."""
+    tools: tuple[Tool, ...] = ()
+    """The agent's own tools."""
+    output: OutputFormat | None = None
+    """The agent's own output format."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +255,14 @@ class RequestOptions:
     request_id: str | None = None
     target_field: str = "model"
     """What the caller's API calls the target, for the error that names it."""
+    tools: tuple[Tool, ...] = ()
+    """Added to the agent's own tools (a tool of the same name replaces the agent's)."""
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    output: OutputFormat | None = None
+    """None: the agent's own output format, if it declares one; else text."""
+    sampling: Sampling = NO_SAMPLING
+    end_user: str | None = None
 
 
 # -- stream events -------------------------------------------------------------------------
@@ -174,9 +286,47 @@ class UsageReport:
 @dataclass(frozen=True, slots=True)
 class Finished:
     finish_reason: FinishReason
+    output_mode: str | None = None
+    """As `ChatResponse.output_mode`."""
 
 
-StreamEvent = TextDelta | UsageReport | Finished
+@dataclass(frozen=True, slots=True)
+class ToolCallStart:
+    """The model began a tool call: the `index`-th of its answer (0-based, in order)."""
+
+    index: int
+    id: str
+    name: str
+    signature: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of the `index`-th tool call's arguments (JSON text; the pieces concatenate)."""
+
+    index: int
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallEnd:
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """A piece of the `index`-th block of the model's thinking; `signature` and `redacted` arrive
+    whole (the last one given wins)."""
+
+    text: str = ""
+    index: int = 0
+    signature: str | None = None
+    redacted: str | None = None
+
+
+OutputEvent = TextDelta | ToolCallStart | ToolCallDelta | ToolCallEnd | ReasoningDelta
+"""The events that carry the answer itself: once one has reached the caller, a stream cannot fall back."""
+StreamEvent = TextDelta | ToolCallStart | ToolCallDelta | ToolCallEnd | ReasoningDelta | UsageReport | Finished
 
 
 def decimal_or_none(value: object) -> Decimal | None:
@@ -227,6 +377,10 @@ class Attempt:
     requests by it, without a distinct count over request ids)."""
     first_on_model: bool = True
     """No earlier attempt of this request went to this provider and model."""
+    tool_calls: int = 0
+    """How many tool calls the attempt's answer held."""
+    images: int = 0
+    """How many images the request sent (0 for a skipped link: nothing was sent)."""
 
     def to_dict(self) -> dict:
         """The `attemptedProviders` entry of the JSON shape."""
@@ -252,12 +406,17 @@ class RequestContext:
 class AllLinksFailed(LLMRelayError):
     """No link of the chain answered.  `attempts` says why, link by link.  `fatal` is set when
     the walk stopped early because a provider rejected the request itself (`bad_request`):
-    the same request would fail identically everywhere."""
+    the same request would fail identically everywhere.  `unsupported` is set when no link could
+    take the request as asked (a parameter or capability every link lacks)."""
 
-    def __init__(self, message: str, attempts: list[Attempt], fatal: ProviderError | None = None) -> None:
+    def __init__(self, message: str, attempts: list[Attempt], fatal: ProviderError | None = None,
+                 unsupported: str | None = None) -> None:
         super().__init__(message)
         self.attempts = attempts
         self.fatal = fatal
+        self.unsupported = unsupported
+        """Set when no link was tried and some could not take the request: what the request asks for
+        that they lack (a name of `ChatRequest.needs`, e.g. `seed`, `response_format=json_schema`)."""
 
 
 # -- what a request produced -------------------------------------------------------------------
@@ -295,8 +454,10 @@ class Outcome:
     @property
     def history(self) -> list[Message]:
         """The conversation including this exchange, ready to send as the next request's turns."""
-        text = self.text
-        return [*self.turns, Message("assistant", text)] if text else list(self.turns)
+        resp = self.response
+        if resp is None or not (resp.text or resp.tool_calls):
+            return list(self.turns)
+        return [*self.turns, resp.message]
 
     @property
     def text(self) -> str:
@@ -335,6 +496,11 @@ class Outcome:
             "costUsd": money(self.cost_usd), "finishReason": self.finish_reason,
             "generationTime": self.generation_time_ms, "requestId": self.request_id, "agentId": self.agent_id,
         }
+        resp = self.response
+        if resp is not None and (resp.tool_calls or resp.reasoning or resp.output_mode):
+            d["toolCalls"] = [part_to_json(c) for c in resp.tool_calls]
+            d["reasoning"] = [part_to_json(r) for r in resp.reasoning]
+            d["structuredOutput"] = resp.output_mode
         if self.error is not None:
             d["error"] = str(self.error)
         return d
@@ -364,9 +530,54 @@ def new_request_id() -> str:
 
 
 __all__ = [
-    "AllLinksFailed", "Attempt", "AttemptEvent", "AttemptStatus", "ChainConfig", "ChatRequest", "ChatResponse",
-    "ConfigError", "ErrorKind", "FinishReason", "Finished", "InvalidRequest", "LLMRelayError", "Link", "Message",
-    "Outcome", "Principal", "ProviderError", "ProviderStatus", "RateLimited", "RequestContext", "RequestOptions",
-    "Role", "StreamEvent", "Target", "TextDelta", "UnknownAgent", "UnknownModel", "Usage", "UsageReport",
-    "decimal_or_none", "money", "new_request_id",
+    "NO_SAMPLING",
+    "AllLinksFailed",
+    "Attempt",
+    "AttemptEvent",
+    "AttemptStatus",
+    "ChainConfig",
+    "ChatRequest",
+    "ChatResponse",
+    "ConfigError",
+    "ErrorKind",
+    "FinishReason",
+    "Finished",
+    "Image",
+    "InvalidRequest",
+    "LLMRelayError",
+    "Link",
+    "Message",
+    "Outcome",
+    "OutputEvent",
+    "OutputFormat",
+    "Part",
+    "Principal",
+    "ProviderError",
+    "ProviderStatus",
+    "RateLimited",
+    "Reasoning",
+    "ReasoningDelta",
+    "RequestContext",
+    "RequestOptions",
+    "Role",
+    "Sampling",
+    "StreamEvent",
+    "Target",
+    "Text",
+    "TextDelta",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolCallEnd",
+    "ToolCallStart",
+    "ToolChoice",
+    "ToolResult",
+    "UnknownAgent",
+    "UnknownModel",
+    "Usage",
+    "UsageReport",
+    "decimal_or_none",
+    "money",
+    "needs_of",
+    "new_request_id",
 ]

@@ -167,6 +167,9 @@ def as_problem(exc: Exception) -> Problem:
     if isinstance(exc, InvalidRequest):
         return Problem(400, str(exc), field=exc.field, code="invalid-request")
     if isinstance(exc, AllLinksFailed):
+        if exc.unsupported is not None:
+            return Problem(400, str(exc), field=exc.unsupported.split("=")[0], code="unsupported-parameter",
+                           extra={"attemptedProviders": [a.to_dict() for a in exc.attempts]})
         if exc.fatal is not None:
             return Problem(400, f"the provider rejected the request: {exc.fatal.message}", code="provider-rejected",
                            extra={"attemptedProviders": [a.to_dict() for a in exc.attempts]})

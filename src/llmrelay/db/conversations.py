@@ -1,4 +1,5 @@
-"""Stored conversations, so that a conversation can continue by id."""
+"""Stored conversations, so that a conversation can continue by id.  A turn is kept as its text and,
+when it holds more than text (images, tool calls and results, reasoning), as its parts too."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from ..content import parts_from_json, parts_to_json
 from ..types import Message
 from .models import Conversation, ConversationMessage
 from .types import utcnow
@@ -20,6 +22,18 @@ class StoredTurn:
     provider: str | None = None
     model: str | None = None
     request_id: str | None = None
+    parts: list | None = None
+    """The parts' JSON, when the turn holds more than text."""
+
+    @classmethod
+    def of(cls, message: Message, provider: str | None = None, model: str | None = None,
+           request_id: str | None = None) -> StoredTurn:
+        return cls(message.role, message.text, provider, model, request_id,
+                   None if message.plain else parts_to_json(message.parts))
+
+
+def message_of(row: ConversationMessage) -> Message:
+    return Message(row.role, parts_from_json(row.parts) if row.parts else row.content)  # type: ignore[arg-type]
 
 
 class ConversationStore:
@@ -41,7 +55,7 @@ class ConversationStore:
                 return None
             rows = (await s.execute(select(ConversationMessage).where(
                 ConversationMessage.conversation_id == conversation_id).order_by(ConversationMessage.id))).scalars()
-            return conv.agent_id, [Message(r.role, r.content) for r in rows]  # type: ignore[arg-type]
+            return conv.agent_id, [message_of(r) for r in rows]
 
     async def get(self, conversation_id: str,
                   user_id: str) -> tuple[Conversation, list[ConversationMessage]] | None:
@@ -58,7 +72,8 @@ class ConversationStore:
     async def append(self, conversation_id: str, turns: list[StoredTurn]) -> None:
         async with self._sessions() as s, s.begin():
             s.add_all(ConversationMessage(conversation_id=conversation_id, role=t.role, content=t.content,
-                                          provider=t.provider, model=t.model, request_id=t.request_id)
+                                          parts=t.parts, provider=t.provider, model=t.model,
+                                          request_id=t.request_id)
                       for t in turns)
             await s.execute(update(Conversation).where(Conversation.id == conversation_id)
                             .values(updated_at=utcnow()))

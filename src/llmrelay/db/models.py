@@ -87,6 +87,10 @@ class AIModelUsage(Base):
     """The request's first attempt on this provider: a provider's requests are a count of these."""
     first_on_model: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     """The request's first attempt on this provider and model."""
+    tool_calls: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    """How many tool calls the attempt's answer held."""
+    images: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    """How many images the request sent to this attempt (0 for a skipped link)."""
 
     # Each composite index also serves lookups on its first column alone: five indexes in all,
     # not nine, because every one of them costs time on the insert path.
@@ -159,6 +163,10 @@ class ConversationMessage(Base):
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text)
+    """The turn's text."""
+    parts: Mapped[list | None] = mapped_column(JSON)
+    """The turn's parts (`content.parts_to_json`) when it holds more than text: images, tool calls and
+    results, reasoning; NULL for a text-only turn."""
     provider: Mapped[str | None] = mapped_column(String(32))
     model: Mapped[str | None] = mapped_column(String(200))
     request_id: Mapped[str | None] = mapped_column(String(64))

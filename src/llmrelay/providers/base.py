@@ -90,6 +90,10 @@ class Provider(ABC):
     """What this provider's model ids look like; a model in no table but fitting it is accepted."""
     probe_model: ClassVar[str]
     """A cheap model that `llmrelay providers --check` may send a one-token request to."""
+    takes: ClassVar[frozenset[str]] = frozenset()
+    """What this adapter can send beyond plain text, max tokens, temperature and stop: the names of
+    `ChatRequest.needs` (`tools`, `images`, `response_format=json_schema`, `seed`, …).  A request that
+    needs anything else skips this provider's links, with the reason."""
 
     @classmethod
     def key_var(cls) -> str:

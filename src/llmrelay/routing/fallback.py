@@ -6,9 +6,13 @@ on to the next link on any failure that `ProviderError.falls_through`.  A failur
 happen identically everywhere (`bad_request`) ends the request at once.  One deadline covers
 the whole request; the time to first token is bounded per attempt.
 
-Streaming falls back transparently for as long as no text has reached the caller: events that
-come before the first text (usage, an empty finish) are held back.  Once text is out, a
-failure ends the stream with that error and the text already sent is kept.
+Streaming falls back transparently for as long as no output (text, a tool call, reasoning) has
+reached the caller: events that come before it (usage, an empty finish) are held back.  Once output
+is out, a failure ends the stream with that error and the output already sent is kept.
+
+A link that cannot take the request (`fit`: its provider lacks a parameter the request uses, its
+model has no tool or image support, the input clearly exceeds its context window) is skipped with
+that reason, never called.
 
 Every attempt and every skip becomes one `Attempt`, handed to the `observer` the moment it
 ends (the ledger's hook: it sees cancelled and cut attempts too, which a caller that stopped
@@ -41,8 +45,15 @@ from ..types import (
     FinishReason,
     Link,
     Outcome,
+    OutputEvent,
     ProviderError,
+    Reasoning,
+    ReasoningDelta,
     TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
     Usage,
     UsageReport,
 )
@@ -52,10 +63,12 @@ from .policy import Policy
 log = logging.getLogger("llmrelay.routing")
 Observer = Callable[[Attempt], None]
 OnCommit = Callable[[Link], None]
-"""Told the link whose text is about to reach the caller first: no other link will serve the stream."""
+"""Told the link whose output is about to reach the caller first: no other link will serve the stream."""
+Fit = Callable[[Link, ChatRequest], "tuple[str, str] | None"]
+"""What a link lacks to take a request and why, as (need, reason) (`routing.fit.Unfit`); None: it can."""
+_OUTPUT = (TextDelta, ToolCallStart, ToolCallDelta, ToolCallEnd, ReasoningDelta)
 
-
-ExecEvent = TextDelta | AttemptEvent | Outcome
+ExecEvent = OutputEvent | AttemptEvent | Outcome
 
 
 @dataclass(slots=True)
@@ -69,6 +82,13 @@ class _Live:
     raw_id: str | None = None
     cost: str | None = None
     committed: bool = False
+    calls: list[list] | None = None
+    """[id, name, [argument pieces], signature] per tool call, by index."""
+    thoughts: list[list] | None = None
+    """[[text pieces], signature, redacted] per reasoning block, by index."""
+    done: ChatResponse | None = None
+    """The whole answer of a non-streaming call."""
+    output_mode: str | None = None
 
     def take_usage(self, report: UsageReport) -> None:
         self.usage = report.usage
@@ -76,9 +96,45 @@ class _Live:
         self.raw_id = report.raw_id or self.raw_id
         self.cost = report.provider_cost_usd or self.cost
 
+    def take(self, event: OutputEvent) -> None:
+        """Keep a piece of the answer (the text is kept by the caller, on the busiest path)."""
+        kind = type(event)
+        if kind is ToolCallStart:
+            calls = self.calls if self.calls is not None else []
+            self.calls = calls
+            while len(calls) <= event.index:
+                calls.append(["", "", [], None])
+            calls[event.index][0:2] = [event.id, event.name]
+            calls[event.index][3] = event.signature
+        elif kind is ToolCallDelta:
+            if self.calls is None or len(self.calls) <= event.index:
+                self.take(ToolCallStart(event.index, "", ""))
+            self.calls[event.index][2].append(event.arguments)  # type: ignore[index]
+        elif kind is ReasoningDelta:
+            thoughts = self.thoughts if self.thoughts is not None else []
+            self.thoughts = thoughts
+            while len(thoughts) <= event.index:
+                thoughts.append([[], None, None])
+            block = thoughts[event.index]
+            if event.text:
+                block[0].append(event.text)
+            block[1] = event.signature or block[1]
+            block[2] = event.redacted or block[2]
+
+    @property
+    def tool_calls(self) -> int:
+        if self.done is not None:
+            return len(self.done.tool_calls)
+        return len(self.calls) if self.calls else 0
+
     def response(self, link: Link, finish: FinishReason | None = None) -> ChatResponse:
-        return ChatResponse("".join(self.parts), self.model or link.model, link.provider,
-                            self.usage or Usage(), finish or self.finish or "stop", self.raw_id, self.cost)
+        if self.done is not None:
+            return self.done if finish is None else dataclasses.replace(self.done, finish_reason=finish)
+        calls = tuple(ToolCall(c[0], c[1], "".join(c[2]) or "{}", c[3]) for c in self.calls) if self.calls else ()
+        thoughts = tuple(Reasoning("".join(t[0]), t[1], t[2], link.provider) for t in self.thoughts) \
+            if self.thoughts else ()
+        return ChatResponse("".join(self.parts), self.model or link.model, link.provider, self.usage or Usage(),
+                            finish or self.finish or "stop", self.raw_id, self.cost, calls, thoughts, self.output_mode)
 
 
 class _Run:
@@ -87,12 +143,14 @@ class _Run:
     def __init__(self, deadline: float, observer: Observer | None, on_commit: OnCommit | None = None) -> None:
         self.deadline = deadline
         self.attempts: list[Attempt] = []
+        self.unfit: list[tuple[str, str]] = []
+        """(need, reason) of each link skipped because it cannot take the request."""
         self._observer = observer
         self.on_commit = on_commit
 
     def record(self, link: Link, index: int, status: AttemptStatus, *, t0: float | None = None,
                started: float | None = None, live: _Live | None = None, kind: ErrorKind | None = None,
-               message: str | None = None) -> Attempt:
+               message: str | None = None, images: int = 0) -> Attempt:
         now = time.monotonic()
         attempt = Attempt(
             position=len(self.attempts) + 1, provider=link.provider, model=link.model, status=status,
@@ -104,6 +162,7 @@ class _Run:
             started_at=started if started is not None else time.time(),
             first_on_provider=all(a.provider != link.provider for a in self.attempts),
             first_on_model=all(a.provider != link.provider or a.model != link.model for a in self.attempts),
+            tool_calls=live.tool_calls if live else 0, images=images,
         )
         self.attempts.append(attempt)
         if self._observer is not None:
@@ -117,8 +176,10 @@ class _Run:
 class FallbackExecutor:
     def __init__(self, providers: Mapping[str, Provider], *, disabled: Mapping[str, str] | None = None,
                  breaker: CircuitBreaker | None = None, policy: Policy | None = None,
-                 sleep: Callable[[float], object] = asyncio.sleep, rng: random.Random | None = None) -> None:
+                 sleep: Callable[[float], object] = asyncio.sleep, rng: random.Random | None = None,
+                 fit: Fit | None = None) -> None:
         self.providers = providers
+        self.fit = fit
         self.disabled = dict(disabled or {})
         self.breaker = breaker or CircuitBreaker()
         self.policy = policy or Policy()
@@ -145,11 +206,16 @@ class FallbackExecutor:
 
     # -- the walk ---------------------------------------------------------------------------------
 
-    def _gate(self, link: Link) -> str | None:
+    def _gate(self, link: Link, request: ChatRequest, run: _Run) -> str | None:
         if link.provider in self.disabled:
             return self.disabled[link.provider]
         if link.provider not in self.providers:
             return f"unknown provider {link.provider!r}"
+        if self.fit is not None:
+            unfit = self.fit(link, request)
+            if unfit is not None:
+                run.unfit.append(unfit)
+                return unfit[1]
         return self.breaker.acquire(link.provider, link.model)
 
     async def _execute(self, links: Sequence[Link], request: ChatRequest, observer: Observer | None,
@@ -166,7 +232,7 @@ class FallbackExecutor:
                 yield AttemptEvent(run.record(link, index, "skipped", message=(
                     f"not tried: the request deadline of {self.policy.deadline:g} s was reached")))
                 continue
-            reason = self._gate(link)
+            reason = self._gate(link, request, run)
             if reason is not None:
                 yield AttemptEvent(run.record(link, index, "skipped", message=reason))
                 continue
@@ -192,7 +258,7 @@ class FallbackExecutor:
                     err = exc if isinstance(exc, ProviderError) else _unexpected(link, exc)
                     self._breaker_after(link, err)
                     yield AttemptEvent(run.record(link, index, "failed", t0=t0, started=started, live=live,
-                                                  kind=err.kind, message=err.message))
+                                                  kind=err.kind, message=err.message, images=request.images))
                     if live.committed:  # text is out: no going back, no going elsewhere
                         yield Outcome(run.attempts, live.response(link, "error"), link, index > 0, err)
                         return
@@ -206,15 +272,16 @@ class FallbackExecutor:
                     continue
                 except BaseException:  # cancelled, or the caller stopped listening
                     self.breaker.release(link.provider, link.model)
-                    run.record(link, index, "failed", t0=t0, started=started, live=live,
+                    run.record(link, index, "failed", t0=t0, started=started, live=live, images=request.images,
                                message="cancelled by the caller" + (
                                    f" after {sum(map(len, live.parts))} characters" if live.parts else ""))
                     raise
                 self.breaker.success(link.provider, link.model)
-                yield AttemptEvent(run.record(link, index, "success", t0=t0, started=started, live=live))
+                yield AttemptEvent(run.record(link, index, "success", t0=t0, started=started, live=live,
+                                              images=request.images))
                 yield Outcome(run.attempts, live.response(link), link, index > 0)
                 return
-        yield Outcome(run.attempts, error=_all_failed(run.attempts, fatal))
+        yield Outcome(run.attempts, error=_all_failed(run.attempts, fatal, run.unfit))
 
     def _breaker_after(self, link: Link, err: ProviderError) -> None:
         if err.kind.provider_fault:
@@ -246,10 +313,12 @@ class FallbackExecutor:
             raise self._timed_out(link, first_deadline, run, "no reply") from None
         live.parts, live.usage, live.finish = [resp.text], resp.usage, resp.finish_reason
         live.model, live.raw_id, live.cost = resp.model, resp.raw_id, resp.provider_cost_usd
+        if resp.tool_calls or resp.reasoning or resp.output_mode:
+            live.done = resp
 
     async def _stream_attempt(self, link: Link, request: ChatRequest, live: _Live,
-                              run: _Run) -> AsyncIterator[TextDelta]:
-        """One streaming call of one link.  Yields text once committed; raises `ProviderError`."""
+                              run: _Run) -> AsyncIterator[OutputEvent]:
+        """One streaming call of one link.  Yields output once committed; raises `ProviderError`."""
         loop = asyncio.get_running_loop()
         first_deadline = min(loop.time() + self.policy.first_token_timeout, run.deadline)
         events = self.providers[link.provider].stream(request)
@@ -263,18 +332,28 @@ class FallbackExecutor:
                     break
                 except TimeoutError:
                     raise self._timed_out(link, limit, run, "no first token") from None
-                if isinstance(event, TextDelta):
-                    if event.text:
-                        live.parts.append(event.text)
-                        if not live.committed:
-                            live.committed = True
-                            if run.on_commit is not None:
-                                run.on_commit(link)
-                        yield event
-                elif isinstance(event, UsageReport):
+                kind = type(event)
+                if kind is TextDelta:
+                    if not event.text:
+                        continue
+                    live.parts.append(event.text)
+                elif kind in _OUTPUT:
+                    if kind is ReasoningDelta and not (event.text or event.signature or event.redacted):
+                        continue
+                    live.take(event)
+                elif kind is UsageReport:
                     live.take_usage(event)
-                elif isinstance(event, Finished):
-                    live.finish = event.finish_reason
+                    continue
+                elif kind is Finished:
+                    live.finish, live.output_mode = event.finish_reason, event.output_mode
+                    continue
+                else:
+                    continue
+                if not live.committed:
+                    live.committed = True
+                    if run.on_commit is not None:
+                        run.on_commit(link)
+                yield event
         finally:
             await events.aclose()
         if live.finish is None:
@@ -296,9 +375,14 @@ def _unexpected(link: Link, exc: Exception) -> ProviderError:
                          f"{link.provider} adapter", provider=link.provider, model=link.model)
 
 
-def _all_failed(attempts: list[Attempt], fatal: ProviderError | None) -> AllLinksFailed:
+def _all_failed(attempts: list[Attempt], fatal: ProviderError | None,
+                unfit: list[tuple[str, str]]) -> AllLinksFailed:
     if fatal is not None:
         return AllLinksFailed(f"the request was rejected: {fatal}", attempts, fatal)
+    if unfit and all(a.status == "skipped" for a in attempts):
+        reasons = "; ".join(reason for _, reason in unfit)
+        return AllLinksFailed(f"no link of the chain can take this request: {reasons}", attempts,
+                              unsupported=unfit[0][0])
     parts = []
     for a in attempts:
         what = "skipped" if a.status == "skipped" else (a.error_kind.value if a.error_kind else a.status)

@@ -73,11 +73,14 @@ class Targets:
             links = resolve_chain(agent, preferred_provider=prefer_provider, preferred_model=prefer_model,
                                   config=config)
             agent_id, system_prompt = agent.id, agent.system_prompt
+            tools = tuple(t.tool() for t in agent.tools)
+            output = agent.output_format.format() if agent.output_format is not None else None
         else:
             if prefer_provider is not None or prefer_model is not None:
                 raise InvalidRequest("a preferred provider or model applies to an agent's chain only",
                                      "preferredProvider" if prefer_provider is not None else "preferredModel")
             config, links, agent_id, system_prompt = None, [self.direct(target, field)], DIRECT_AGENT, ""
+            tools, output = (), None
         if fallbacks:
             seen = {(x.provider, x.model) for x in links}
             for i, name in enumerate(fallbacks):
@@ -85,7 +88,7 @@ class Targets:
                     if (link.provider, link.model) not in seen:
                         seen.add((link.provider, link.model))
                         links.append(link)
-        return Target(agent_id, tuple(links), system_prompt, config)
+        return Target(agent_id, tuple(links), system_prompt, config, tools, output)
 
     def owner(self, model: str) -> str | None:
         """Who serves `model` (a provider, or `llmrelay` for an agent); None when nobody does."""

@@ -22,7 +22,8 @@ Fault types:
 ``malformed``       answer 200 with a body (or a stream frame) that is not the promised JSON
 ``disconnect``      close the connection as soon as the request is read
 ``reply``           answer normally, with this `text`, `usage` and native `finish` reason
-                    (and `seconds` between stream chunks)
+                    (and `seconds` between stream chunks); `tool_calls` (a list of
+                    ``{"name", "arguments", "id"?}``) makes the answer call exactly those tools
 ==================  ==========================================================================
 
 Connection refused is not a queued fault: `FakeServers.refuse(name, seconds)` (or
@@ -54,6 +55,7 @@ class Fault:
     text: str | None = None
     usage: dict[str, int] | None = None
     finish: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
     model: str | None = None
     times: int = 1
 
@@ -66,6 +68,10 @@ class Fault:
             raise ValueError(f"usage keys are {', '.join(sorted(USAGE_KEYS))}")
         if self.times < 1 or self.after_chunks < 0 or self.seconds < 0:
             raise ValueError("times must be >= 1, after_chunks and seconds >= 0")
+        for c in self.tool_calls or ():
+            if not isinstance(c, dict) or not isinstance(c.get("name"), str) or not isinstance(
+                    c.get("arguments", {}), dict):
+                raise ValueError('tool_calls are {"name": str, "arguments": object, "id"?: str}')
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Fault:
@@ -113,5 +119,5 @@ def disconnect(**kw: Any) -> Fault:
 
 
 def reply(text: str | None = None, usage: dict[str, int] | None = None, finish: str | None = None,
-          **kw: Any) -> Fault:
-    return Fault("reply", text=text, usage=usage, finish=finish, **kw)
+          tool_calls: list[dict[str, Any]] | None = None, **kw: Any) -> Fault:
+    return Fault("reply", text=text, usage=usage, finish=finish, tool_calls=tool_calls, **kw)

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from aiohttp import web
 
 from .faults import Fault
+from .tools import IMAGE_TOKENS, TOOL_TOKENS, FakeCall, ToolState, answer_text, plan
 
 # Request headers worth recording (never the key itself: only whether one was sent).
 _AUTH_HEADERS = ("authorization", "x-api-key", "x-goog-api-key")
@@ -47,6 +48,8 @@ class Prompt:
     stream: bool = False
     options: dict[str, Any] = field(default_factory=dict)
     """Provider-specific request flags a fake needs when answering (OpenAI's include_usage)."""
+    tools: ToolState = field(default_factory=ToolState)
+    """Tools, tool results, images and JSON output, read from the request (see testing/tools.py)."""
 
 
 @dataclass(slots=True)
@@ -66,6 +69,8 @@ class Reply:
     """True when `finish` is the provider's own value, to be sent verbatim."""
     gap: float = 0.0
     id: str = ""
+    tool_calls: list[FakeCall] = field(default_factory=list)
+    """The tools the answer calls (each with its id), after its text."""
 
     @property
     def text(self) -> str:
@@ -176,6 +181,11 @@ class FakeProvider(ABC):
     def stream_delta(self, prompt: Prompt, reply: Reply, text: str) -> bytes:
         """The frame carrying one text delta."""
 
+    def stream_tool_frames(self, prompt: Prompt, reply: Reply) -> list[bytes]:
+        """The frames of the reply's tool calls, after its text (arguments in several pieces where
+        the provider streams them so)."""
+        return []
+
     @abstractmethod
     def stream_tail(self, prompt: Prompt, reply: Reply) -> list[bytes]:
         """Frames after the last delta: finish reason, usage, terminal marker."""
@@ -212,21 +222,38 @@ class FakeProvider(ABC):
                 h["x-should-retry"] = fault.should_retry
         return h
 
+    def call_id(self, n: int) -> str:
+        """The id of the `n`-th tool call of a reply ("" for a provider whose calls have none)."""
+        return f"call_fake{self.next_id()}_{n}"
+
     def make_reply(self, prompt: Prompt, fault: Fault | None) -> Reply:
-        """The default answer (or a scripted one), truncated to the request's max tokens."""
+        """The default answer (or a scripted one), truncated to the request's max tokens; tool calls
+        and JSON as `testing.tools.plan` decides."""
         last_user = next((t for r, t in reversed(prompt.messages) if r == "user"), "")
-        text = fault.text if fault is not None and fault.text is not None else (
-            f"Hello from fake {self.name} ({prompt.model}). You said: {' '.join(last_user.split()[:40])}")
+        state = prompt.tools
+        calls = plan(state, last_user, fault.tool_calls if fault is not None else None)
+        for i, c in enumerate(calls):
+            c.id = c.id or self.call_id(i)
+        default = (f"Hello from fake {self.name} ({prompt.model}). You said: {' '.join(last_user.split()[:40])}"
+                   + (f" (I saw {state.images} image{'s' if state.images > 1 else ''}.)" if state.images else ""))
+        if fault is not None and fault.text is not None:
+            text = fault.text
+        elif calls:
+            text = ""
+        else:
+            text = answer_text(state, default, last_user)
         words = text.split(" ")
         chunks = [w if i == 0 else " " + w for i, w in enumerate(words)] if text else []
-        finish, native = "stop", False
+        finish, native = ("tool_calls" if calls else "stop"), False
         if prompt.max_tokens is not None and len(chunks) > prompt.max_tokens:
             chunks, finish = chunks[: prompt.max_tokens], "length"
         if fault is not None and fault.finish:
             finish, native = fault.finish, True
-        prompt_text = " ".join([prompt.system or ""] + [t for _, t in prompt.messages])
-        usage = dict(input=count_tokens(prompt_text), output=count_tokens("".join(chunks)),
-                     cached_input=0, reasoning=0, cache_write=0)
+        prompt_text = " ".join([prompt.system or ""] + [t for _, t in prompt.messages] + state.results)
+        calls_text = " ".join(json.dumps(c.arguments) for c in calls)
+        usage = dict(input=count_tokens(prompt_text) + IMAGE_TOKENS * state.images + TOOL_TOKENS * len(state.tools),
+                     output=count_tokens("".join(chunks)) + count_tokens(calls_text), cached_input=0, reasoning=0,
+                     cache_write=0)
         if fault is not None and fault.usage:
             usage.update(fault.usage)
         return Reply(model=prompt.model, chunks=chunks, input_tokens=usage["input"],
@@ -234,7 +261,7 @@ class FakeProvider(ABC):
                      reasoning_tokens=usage["reasoning"], cache_write_tokens=usage["cache_write"],
                      finish=finish, native_finish=native,
                      gap=fault.seconds if fault is not None and fault.type == "reply" else 0.0,
-                     id=self.next_id())
+                     id=self.next_id(), tool_calls=calls)
 
     # -- the pipeline -------------------------------------------------------------------------
 
@@ -320,6 +347,8 @@ class FakeProvider(ABC):
             await resp.write(self.malformed_frame)
             await resp.write_eof()
             return resp
+        for frame in self.stream_tool_frames(prompt, reply):
+            await resp.write(frame)
         for frame in self.stream_tail(prompt, reply):
             await resp.write(frame)
         await resp.write_eof()
