@@ -1,22 +1,26 @@
 """Anthropic Messages API adapter (shared/reference/providers.md §1, §6, §8).
 
-Request translation (`POST {base}/v1/messages`, headers `x-api-key` and
-`anthropic-version: 2023-06-01`):
+`POST {base}/v1/messages` with headers `x-api-key` and `anthropic-version: 2023-06-01`.  The body is
+`anthropic_request.request_to_wire`'s (turns by `anthropic_wire`):
 
-- the system prompt goes in the top-level `system` field; a stray `system`-role message (the
-  unified types do not allow one, but nothing stops it at runtime) is folded into it, since
-  the API rejects that role;
-- turns whose text is empty or whitespace are dropped, then consecutive same-role turns are
-  merged (texts joined with a blank line) because the API wants alternation;
-- the history is sent in order as it is, even when it starts with an `assistant` turn: the API
-  accepts that today, and inventing a user turn (or dropping the assistant's text) would change
-  what the model sees.  A trailing `assistant` turn is a prefill the reply continues; its
-  trailing whitespace is stripped ("final assistant content cannot end with trailing
-  whitespace" is a 400).  A request with no non-empty turn at all is refused here as
-  `bad_request` without a round trip;
-- `max_tokens` is required: the request's (at least 1), else `DEFAULT_MAX_TOKENS`;
-- `temperature` is clamped from the unified 0–2 range into Anthropic's 0–1;
-- `stop` becomes `stop_sequences`, without whitespace-only entries (the API rejects them).
+- the system prompt goes in the top-level `system` field; empty turns are dropped and consecutive
+  same-role turns merged (the API wants alternation); the history is sent in order as it is, even
+  when it starts with an `assistant` turn; a trailing `assistant` turn is a prefill, its trailing
+  whitespace stripped.  A request with no non-empty turn at all is refused here as `bad_request`
+  without a round trip;
+- `max_tokens` is required: the request's (at least 1), else `DEFAULT_MAX_TOKENS`, raised by the
+  thinking budget when `reasoning_effort` asks for thinking;
+- `temperature` is clamped from the unified 0–2 range into Anthropic's 0–1; `stop` becomes
+  `stop_sequences`, without whitespace-only entries (the API rejects them);
+- tools, tool choice, images, structured output (native on `native_output_models`, else a forced
+  tool), top_p, top_k and thinking as `anthropic_request` says.  What cannot be sent as asked is a
+  `bad_request` that falls through (another provider may take it), never a setting dropped.
+
+Answers: text blocks are the text, `tool_use` blocks tool calls (arguments: the input as JSON text),
+`thinking` / `redacted_thinking` blocks reasoning; a forced output tool's input is the text.  Streams:
+`tool_use` blocks become `ToolCallStart` / `ToolCallDelta` (each `input_json_delta`) / `ToolCallEnd`
+(index: the ordinal of the answer's tool calls), thinking blocks `ReasoningDelta`s (index: the ordinal
+of its thinking blocks), the output tool's input pieces `TextDelta`s.
 
 Usage (§6): input = `input_tokens + cache_creation_input_tokens + cache_read_input_tokens`
 (Anthropic's `input_tokens` excludes cached tokens), cached = `cache_read_input_tokens`,
@@ -46,15 +50,19 @@ from ..types import (
     FinishReason,
     ProviderError,
     StreamEvent,
-    TextDelta,
     Usage,
     UsageReport,
 )
+from .anthropic_request import DEFAULT_MAX_TOKENS as DEFAULT_MAX_TOKENS  # the default, re-exported
+from .anthropic_request import request_to_wire
+from .anthropic_stream import BlockReader
+from .anthropic_wire import OutputPlan, Unsendable, answer_from_wire
 from .base import HTTPProvider, excerpt, kind_for_status, parse_retry_after, should_retry_header
 
 API_VERSION = "2023-06-01"
-DEFAULT_MAX_TOKENS = 4096
 MESSAGES_PATH = "/v1/messages"
+CURRENT_MODELS = re.compile(r"^claude-(?:opus|sonnet|haiku)-(?:4-(?:[5-9]|\d\d)|(?:[5-9]|\d\d))(?:\D|$)")
+"""The Claude 4.5 generation and later."""
 
 _STOP_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -96,6 +104,12 @@ class _StreamState:
     """The raw usage counts seen so far, later frames overriding earlier ones."""
     finish: FinishReason = "stop"
     done: bool = False
+    blocks: BlockReader = field(default_factory=BlockReader)
+
+    def finished(self) -> Finished:
+        blocks, plan = self.blocks, self.blocks.plan
+        return Finished(_answer_finish(self.finish, blocks.answered_by_tool, blocks.calls),
+                        plan.mode if plan is not None else None)
 
 
 class AnthropicProvider(HTTPProvider):
@@ -103,6 +117,13 @@ class AnthropicProvider(HTTPProvider):
     default_base_url: ClassVar[str] = "https://api.anthropic.com"
     model_pattern: ClassVar[re.Pattern[str] | None] = re.compile(r"^claude-[a-z0-9][a-z0-9.\-]{1,80}$")
     probe_model: ClassVar[str] = "claude-haiku-4-5"
+    takes: ClassVar[frozenset[str]] = frozenset({
+        "tools", "tool_choice=required", "tool_choice=tool", "parallel_tool_calls=false", "images", "image_url",
+        "response_format=json_object", "response_format=json_schema", "top_p", "top_k", "reasoning_effort"})
+    native_output_models: ClassVar[re.Pattern[str] | None] = CURRENT_MODELS
+    """Models that take structured output (`output_config.format`) and strict tools."""
+    exclusive_sampling_models: ClassVar[re.Pattern[str] | None] = CURRENT_MODELS
+    """Models that refuse temperature and top_p together."""
 
     def headers(self) -> dict[str, str]:
         headers = {"anthropic-version": API_VERSION}
@@ -113,72 +134,51 @@ class AnthropicProvider(HTTPProvider):
 
     # -- request -------------------------------------------------------------------------------
 
-    def request_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-        system, messages = self._turns(request)
-        max_tokens = DEFAULT_MAX_TOKENS if request.max_tokens is None else max(1, request.max_tokens)
-        body: dict[str, Any] = {"model": request.model, "max_tokens": max_tokens, "messages": messages}
-        if system:
-            body["system"] = system
-        if request.temperature is not None:
-            body["temperature"] = min(1.0, max(0.0, float(request.temperature)))
-        stops = [s for s in request.stop if s.strip()]
-        if stops:
-            body["stop_sequences"] = stops
-        if stream:
-            body["stream"] = True
-        return body
+    def wire_request(self, request: ChatRequest, *, stream: bool) -> tuple[dict[str, Any], OutputPlan | None]:
+        """(the body, how its answer is made JSON); a request that cannot be sent as asked is a
+        `bad_request` (falling through unless no provider could take it)."""
+        native, exclusive = self.native_output_models, self.exclusive_sampling_models
+        try:
+            return request_to_wire(request, stream=stream,
+                                   native_output=native is not None and bool(native.match(request.model)),
+                                   exclusive_sampling=exclusive is not None and bool(exclusive.match(request.model)))
+        except Unsendable as exc:
+            raise self.error(ErrorKind.BAD_REQUEST, str(exc), request.model, retryable=False,
+                             falls_through=exc.falls_through) from None
 
-    def _turns(self, request: ChatRequest) -> tuple[str, list[dict[str, str]]]:
-        """The system text and the alternating, non-empty wire turns (see the module docstring)."""
-        system = [request.system] if request.system and request.system.strip() else []
-        turns: list[dict[str, str]] = []
-        for m in request.messages:
-            if not m.content.strip():
-                continue
-            if m.role not in ("user", "assistant"):
-                system.append(m.content)
-            elif turns and turns[-1]["role"] == m.role:
-                turns[-1]["content"] += "\n\n" + m.content
-            else:
-                turns.append({"role": m.role, "content": m.content})
-        if not turns:
-            raise self.error(ErrorKind.BAD_REQUEST, "no non-empty user or assistant turn to send",
-                             request.model)
-        if turns[-1]["role"] == "assistant":
-            turns[-1]["content"] = turns[-1]["content"].rstrip()
-        return "\n\n".join(system), turns
+    def request_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        return self.wire_request(request, stream=stream)[0]
 
     # -- complete ------------------------------------------------------------------------------
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        body = self.request_body(request, stream=False)
+        body, plan = self.wire_request(request, stream=False)
         data = await self.post_json(MESSAGES_PATH, body, request.model)
-        return self.parse_message(data, request.model)
+        return self.parse_message(data, request.model, plan)
 
-    def parse_message(self, data: dict[str, Any], model: str) -> ChatResponse:
+    def parse_message(self, data: dict[str, Any], model: str, plan: OutputPlan | None = None) -> ChatResponse:
         if data.get("type") == "error":
             raise self.in_band_error(data, model)
         content, usage = data.get("content"), data.get("usage")
         if not isinstance(content, list) or not isinstance(usage, dict):
             raise self.malformed("reply", data, model)
-        parts: list[str] = []
-        for block in content:
-            if not isinstance(block, dict):
-                raise self.malformed("content block", block, model)
-            if block.get("type") == "text":
-                text = block.get("text")
-                if not isinstance(text, str):
-                    raise self.malformed("text block", block, model)
-                parts.append(text)
+        try:
+            answer = answer_from_wire(content, plan)
+        except ValueError:
+            raise self.malformed("content block", content, model) from None
         reported = data.get("model")
         raw_id = data.get("id")
+        finish = finish_reason(data.get("stop_reason"))
         return ChatResponse(
-            text="".join(parts),
+            text=answer.text,
             model=reported if isinstance(reported, str) and reported else model,
             provider=self.name,
             usage=self.usage(usage, model),
-            finish_reason=finish_reason(data.get("stop_reason")),
+            finish_reason=_answer_finish(finish, answer.answered_by_tool, len(answer.tool_calls)),
             raw_id=raw_id if isinstance(raw_id, str) else None,
+            tool_calls=answer.tool_calls,
+            reasoning=answer.reasoning,
+            output_mode=plan.mode if plan is not None else None,
         )
 
     def usage(self, raw: Mapping[str, Any], model: str) -> Usage:
@@ -208,8 +208,8 @@ class AnthropicProvider(HTTPProvider):
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """Text deltas as they arrive, a `UsageReport` at `message_start` and at every
         `message_delta`, then `Finished` once `message_stop` has come and the body has ended."""
-        body = self.request_body(request, stream=True)
-        state = _StreamState(model=request.model)
+        body, plan = self.wire_request(request, stream=True)
+        state = _StreamState(model=request.model, blocks=BlockReader(plan))
         async with self.open(MESSAGES_PATH, body, request.model) as resp:
             try:
                 async for sse in self.iter_sse(resp, request.model):
@@ -225,7 +225,7 @@ class AnthropicProvider(HTTPProvider):
                 # (empty) rest of the body changes nothing.
         if not state.done:
             raise self.error(ErrorKind.SERVER_ERROR, "stream ended before message_stop", request.model)
-        yield Finished(state.finish)
+        yield state.finished()
 
     def _on_frame(self, event: str, data: dict[str, Any], state: _StreamState,
                   model: str) -> list[StreamEvent]:
@@ -242,16 +242,11 @@ class AnthropicProvider(HTTPProvider):
                 state.model = reported
             state.raw_id = raw_id if isinstance(raw_id, str) else None
             return self._usage_report(message.get("usage"), state, model)
-        if kind in ("content_block_start", "content_block_delta"):
-            block = data.get("content_block" if kind == "content_block_start" else "delta")
-            if not isinstance(block, dict):
-                raise self.malformed(kind, data, model)
-            if block.get("type") not in ("text", "text_delta"):
-                return []  # thinking, tool input, citations: not part of the text
-            text = block.get("text", "")
-            if not isinstance(text, str):
-                raise self.malformed(kind, data, model)
-            return [TextDelta(text)] if text else []
+        if kind in ("content_block_start", "content_block_delta", "content_block_stop"):
+            try:
+                return state.blocks.read(kind, data)
+            except ValueError:
+                raise self.malformed(kind, data, model) from None
         if kind == "message_delta":
             delta = data.get("delta")
             if isinstance(delta, dict) and delta.get("stop_reason") is not None:
@@ -291,6 +286,11 @@ class AnthropicProvider(HTTPProvider):
         text = f"{etype}: {message}" if etype else f"HTTP {status}: {message}"
         return self.error(kind, text, model, status=status, retry_after=parse_retry_after(headers),
                           retryable=retryable)
+
+
+def _answer_finish(finish: FinishReason, answered_by_tool: bool, calls: int) -> FinishReason:
+    """A forced output tool's call is the answer, not a call for the caller to run: `stop`."""
+    return "stop" if answered_by_tool and not calls and finish == "tool_calls" else finish
 
 
 def finish_reason(stop_reason: Any) -> FinishReason:

@@ -15,12 +15,20 @@ Usage is native: ``input_tokens`` EXCLUDES cached tokens (``input_tokens = input
 ``cached_input``, ``cache_creation_input_tokens`` is ``cache_write``, and
 ``output_tokens_details.thinking_tokens`` appears when ``reasoning`` is non-zero.
 
+Tools, images, structured output and thinking are read and checked as `anthropic_checks` says (the
+real API's 400s); `testing.tools.plan` decides the calls.  Calls are ``tool_use`` blocks (ids
+``toolu_…``) after the text, with ``stop_reason: "tool_use"``.  With ``thinking`` enabled the answer
+starts with a ``thinking`` block signed by this fake (`anthropic_checks.sign`: only its own signature
+on the same text is accepted back), its words counted as ``thinking_tokens`` within the output.
+
 Streams: every event has an ``event:`` line equal to its data ``type``; ``message_start``
-(input-side usage, provisional ``output_tokens: 1``), a ``ping`` right after it,
-``content_block_start`` / ``content_block_delta`` (``text_delta``) / ``content_block_stop``,
-one ``message_delta`` with the stop reason and cumulative usage, ``message_stop``.  The
-in-band error is ``event: error`` with the error body, and the stream ends without
-``message_stop``.
+(input-side usage, provisional ``output_tokens: 1``), a ``ping`` right after it, then per block
+``content_block_start`` / ``content_block_delta`` / ``content_block_stop`` with its index: the
+thinking block (``thinking_delta`` in two pieces, then ``signature_delta``), the text block
+(``text_delta`` per word; no text block when the answer has no text), each tool_use block (``input: {}``
+at the start, its input's JSON in two or three ``input_json_delta`` pieces); one ``message_delta``
+with the stop reason and cumulative usage, ``message_stop``.  The in-band error is ``event: error``
+with the error body, and the stream ends without ``message_stop``.
 
 Errors: ``{"type":"error","error":{"type":…,"message":…},"request_id":"req_…"}`` with a
 ``request-id`` header; the error type follows the status (400 invalid_request_error, 401
@@ -55,12 +63,16 @@ or the type of its ``status`` when one is given.
 
 from __future__ import annotations
 
+import itertools
+import json
 from typing import Any, ClassVar
 
 from aiohttp import web
 
+from . import anthropic_checks as checks
 from .faults import Fault
 from .server import FakeProvider, Prompt, Reply, count_tokens
+from .tools import ToolState
 
 _STATUS_TYPES: dict[int, str] = {
     400: "invalid_request_error",
@@ -107,7 +119,7 @@ _CODE_HINTS: dict[str, tuple[str, str]] = {
     "spend_cap": ("rate_limit_error",
                   "Your organization has reached the monthly spend limit of its usage tier."),
 }
-_FINISH = {"stop": "end_turn", "length": "max_tokens"}
+_FINISH = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 # id -> (display_name, created_at, deprecated_at); ids as the anthropic 2.14 SDK knows them,
 # dates illustrative.  Sonnet 4.5 is listed as the SDK lists it: deprecated.
 _MODELS: dict[str, tuple[str, str, str | None]] = {
@@ -147,23 +159,24 @@ class FakeAnthropic(FakeProvider):
         for name in ("model", "max_tokens", "messages"):
             if name not in body:
                 return f"{name}: Field required"
-        model, max_tokens, messages = body["model"], body["max_tokens"], body["messages"]
+        model, max_tokens = body["model"], body["max_tokens"]
         if not isinstance(model, str) or not model:
             return "model: Input should be a valid string"
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             return "max_tokens: Input should be greater than or equal to 1"
-        problem = _check_options(body)
-        if problem:
-            return problem
-        system = _system_text(body.get("system"))
-        if system is None:
-            return "system: Input should be a valid string or a list of text blocks"
-        turns = _turns(messages)
-        if isinstance(turns, str):
-            return turns
+        state = ToolState()
+        try:
+            checks.check_options(body)
+            system = checks.system_text(body.get("system"))
+            checks.read_tools(body, state)
+            thinking = checks.read_thinking(body, state)
+            checks.read_output(body, state)
+            turns = checks.read_turns(body["messages"], state, thinking)
+        except checks.Refused as exc:
+            return str(exc)
         return Prompt(model=model, system=system or None, messages=turns, max_tokens=max_tokens,
-                      stream=body.get("stream") is True,
-                      options={"stop_sequences": list(body.get("stop_sequences") or [])})
+                      stream=body.get("stream") is True, tools=state,
+                      options={"stop_sequences": list(body.get("stop_sequences") or []), "thinking": thinking})
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
         body = await self.read_json(request)
@@ -174,9 +187,23 @@ class FakeAnthropic(FakeProvider):
             return self.error_response(400, None, prompt, None, "")
         return await self.answer(request, prompt)
 
+    def call_id(self, n: int) -> str:
+        return f"toolu_01Fake{self.next_id()}x{n}"
+
     def make_reply(self, prompt: Prompt, fault: Fault | None) -> Reply:
-        """The framework's reply, cut at the first stop sequence it contains, as the API does."""
+        """The framework's reply, cut at the first stop sequence it contains, as the API does; with
+        thinking on, its thinking counted in the output."""
         reply = super().make_reply(prompt, fault)
+        if prompt.options.get("thinking"):
+            last_user = next((t for r, t in reversed(prompt.messages) if r == "user" and t), "")
+            thought = f"The user wrote: {' '.join(last_user.split()[:20])}. I will answer plainly."
+            prompt.options["thought"] = thought
+            if not (fault is not None and fault.usage and "reasoning" in fault.usage):
+                reply.reasoning_tokens = count_tokens(thought)
+                reply.output_tokens += reply.reasoning_tokens
+        return self._cut_at_stop_sequence(prompt, reply, fault)
+
+    def _cut_at_stop_sequence(self, prompt: Prompt, reply: Reply, fault: Fault | None) -> Reply:
         text, hit = reply.text, None
         for seq in prompt.options.get("stop_sequences", []):
             at = text.find(seq) if seq else -1
@@ -194,7 +221,7 @@ class FakeAnthropic(FakeProvider):
             length += len(chunk)
         reply.chunks = kept
         if not (fault is not None and fault.usage and "output" in fault.usage):
-            reply.output_tokens = count_tokens("".join(kept))
+            reply.output_tokens = count_tokens("".join(kept)) + reply.reasoning_tokens
         if not reply.native_finish:
             reply.finish, reply.native_finish = "stop_sequence", True
         prompt.options["stop_sequence"] = hit[1]
@@ -294,28 +321,70 @@ class FakeAnthropic(FakeProvider):
                 "stop_sequence": stop[1], "usage": {**usage, "service_tier": "standard"}}
 
     def completion_body(self, prompt: Prompt, reply: Reply) -> dict[str, Any]:
-        content = [{"type": "text", "text": reply.text}] if reply.chunks else []
+        content: list[dict[str, Any]] = []
+        if "thought" in prompt.options:
+            thought = prompt.options["thought"]
+            content.append({"type": "thinking", "thinking": thought, "signature": checks.sign(thought)})
+        if reply.chunks:
+            content.append({"type": "text", "text": reply.text})
+        content += [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in reply.tool_calls]
         return self.message(prompt, reply, content, self.stop(prompt, reply), self.usage(reply))
 
     def stream_head(self, prompt: Prompt, reply: Reply) -> list[bytes]:
         start = self.message(prompt, reply, [], (None, None), self.usage(reply, output_tokens=1))
-        return [self.sse({"type": "message_start", "message": start}, "message_start"),
-                self.sse({"type": "ping"}, "ping"),
-                self.sse({"type": "content_block_start", "index": 0,
-                          "content_block": {"type": "text", "text": ""}}, "content_block_start")]
+        frames = [self.sse({"type": "message_start", "message": start}, "message_start"),
+                  self.sse({"type": "ping"}, "ping")]
+        if "thought" in prompt.options:
+            thought = prompt.options["thought"]
+            half = len(thought) // 2
+            frames += [self.block_start(0, {"type": "thinking", "thinking": "", "signature": ""}),
+                       *(self.block_delta(0, {"type": "thinking_delta", "thinking": piece})
+                         for piece in (thought[:half], thought[half:])),
+                       self.block_delta(0, {"type": "signature_delta", "signature": checks.sign(thought)}),
+                       self.block_stop(0)]
+        if reply.chunks:
+            frames.append(self.block_start(self.text_index(prompt), {"type": "text", "text": ""}))
+        return frames
 
     def stream_delta(self, prompt: Prompt, reply: Reply, text: str) -> bytes:
-        return self.sse({"type": "content_block_delta", "index": 0,
-                         "delta": {"type": "text_delta", "text": text}}, "content_block_delta")
+        return self.block_delta(self.text_index(prompt), {"type": "text_delta", "text": text})
+
+    def stream_tool_frames(self, prompt: Prompt, reply: Reply) -> list[bytes]:
+        index = self.text_index(prompt)
+        frames = [self.block_stop(index)] if reply.chunks else []
+        index += 1 if reply.chunks else 0
+        for k, call in enumerate(reply.tool_calls):
+            arguments = json.dumps(call.arguments, separators=(",", ":"))
+            cuts = [0, len(arguments) // 3, 2 * len(arguments) // 3, len(arguments)]
+            pieces = [arguments[a:b] for a, b in itertools.pairwise(cuts) if b > a]
+            frames += [self.block_start(index + k, {"type": "tool_use", "id": call.id, "name": call.name,
+                                                    "input": {}}),
+                       *(self.block_delta(index + k, {"type": "input_json_delta", "partial_json": p})
+                         for p in pieces),
+                       self.block_stop(index + k)]
+        return frames
 
     def stream_tail(self, prompt: Prompt, reply: Reply) -> list[bytes]:
         reason, sequence = self.stop(prompt, reply)
         usage = self.usage(reply)
         usage.pop("cache_creation")  # message_delta usage has no per-TTL breakdown
-        return [self.sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
-                self.sse({"type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": sequence},
+        return [self.sse({"type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": sequence},
                           "usage": usage}, "message_delta"),
                 self.sse({"type": "message_stop"}, "message_stop")]
+
+    @staticmethod
+    def text_index(prompt: Prompt) -> int:
+        return 1 if "thought" in prompt.options else 0
+
+    def block_start(self, index: int, block: dict[str, Any]) -> bytes:
+        return self.sse({"type": "content_block_start", "index": index, "content_block": block},
+                        "content_block_start")
+
+    def block_delta(self, index: int, delta: dict[str, Any]) -> bytes:
+        return self.sse({"type": "content_block_delta", "index": index, "delta": delta}, "content_block_delta")
+
+    def block_stop(self, index: int) -> bytes:
+        return self.sse({"type": "content_block_stop", "index": index}, "content_block_stop")
 
     def stream_error_frame(self, prompt: Prompt, fault: Fault) -> bytes:
         payload = self.error_payload(fault.status, fault.code, fault.message, prompt.model)
@@ -329,60 +398,6 @@ class FakeAnthropic(FakeProvider):
 def _missing_key_message(request: web.Request) -> str | None:
     has_key = request.headers.get("x-api-key") or request.headers.get("authorization")
     return None if has_key else "x-api-key header is required"
-
-
-def _check_options(body: dict[str, Any]) -> str | None:
-    temperature = body.get("temperature")
-    if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, int | float)
-                                    or not 0 <= temperature <= 1):
-        return "temperature: range: 0..1"
-    stops = body.get("stop_sequences")
-    if stops is not None:
-        if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
-            return "stop_sequences: Input should be a valid list of strings"
-        if any(not s.strip() for s in stops):
-            return "stop_sequences: each stop sequence must contain non-whitespace"
-    return None
-
-
-def _system_text(system: Any) -> str | None:
-    """The system prompt as text ("" when absent); None when it has the wrong shape."""
-    if system is None:
-        return ""
-    if isinstance(system, str):
-        return system
-    if isinstance(system, list) and all(isinstance(b, dict) and b.get("type") == "text" for b in system):
-        return "\n".join(str(b.get("text", "")) for b in system)
-    return None
-
-
-def _turns(messages: Any) -> list[tuple[str, str]] | str:
-    """(role, text) per message, or the 400 message for a list the real API rejects."""
-    if not isinstance(messages, list):
-        return "messages: Input should be a valid list"
-    turns: list[tuple[str, str]] = []
-    for i, m in enumerate(messages):
-        role = m.get("role") if isinstance(m, dict) else None
-        if role == "system":
-            return ('Unexpected role "system". The Messages API accepts a top-level `system` '
-                    'parameter, not "system" as an input message role.')
-        if role not in ("user", "assistant"):
-            return f"messages.{i}.role: Input should be 'user' or 'assistant'"
-        content = m.get("content")
-        if isinstance(content, list):
-            content = "".join(b.get("text", "") for b in content
-                              if isinstance(b, dict) and b.get("type") == "text")
-        if not isinstance(content, str):
-            return f"messages.{i}.content: Input should be a valid string or list of content blocks"
-        if not content and not (role == "assistant" and i == len(messages) - 1):
-            return (f"messages.{i}: all messages must have non-empty content except for the optional "
-                    "final assistant message")
-        turns.append((role, content))
-    if not turns:
-        return "messages: at least one message is required"
-    if turns[-1][0] == "assistant" and turns[-1][1] != turns[-1][1].rstrip():
-        return "messages: final assistant content cannot end with trailing whitespace"
-    return turns
 
 
 def _model_entry(model_id: str) -> dict[str, Any]:
