@@ -1,4 +1,5 @@
-"""A fake Ollama server: the native API and the OpenAI-compatible `/v1` (shared/reference/providers.md §4).
+"""A fake Ollama server: the native API, and the OpenAI-compatible `/v1` (`ollama_compat`)
+(shared/reference/providers.md §4).
 
 Native endpoints:
 
@@ -8,17 +9,18 @@ Native endpoints:
   with `done_reason` and the metrics.  Metric fields (`prompt_eval_count`, `eval_count`, the
   nanosecond durations) appear only on that final line and are omitted when zero, like Go's
   `omitempty`.  A request with no messages is a model *load* request: an empty answer with
-  `done_reason: "load"`, no faults applied.
+  `done_reason: "load"`, no faults applied.  What the body may hold and what the server rejects:
+  `ollama_request` (tools, `tool` messages, images, `format`, `think`, the capabilities by model).
 - `GET /api/tags` — the installed models (`mistral:latest`, `llama3.2:latest`,
   `llama3.1:latest`, `qwen2.5:latest`, or `self.models` when set); `GET /api/version`.
 
-OpenAI-compatible endpoints (rendered by `FakeOpenAI`'s code, configured the Ollama way):
-`POST /v1/chat/completions` and `GET /v1/models`.  Differences from OpenAI: only `max_tokens`
-is read (`max_completion_tokens` is ignored), usage has no details objects, stream chunks
-omit the `usage` key (no `"usage": null`), there is no separate role-only first chunk,
-`system_fingerprint` is `"fp_ollama"`, ids are `chatcmpl-<8 chars>`, and errors are
-`{"error": {"message", "type", "param": null, "code": null}}` with type
-`invalid_request_error` (400), `not_found_error` (404) or `api_error` (anything else).
+Answers (the decisions are `testing.tools.plan`'s): tool calls are `message.tool_calls`
+(`[{"function": {"index", "name", "arguments": {...}}}]`, arguments an object, no ids: servers before
+~0.12 give none, which is what the adapter's stable ids are for; a call scripted with an `id` carries
+it, as newer servers do), with `done_reason: "stop"`; on a stream they come in one `done: false` line
+of their own after the text and before the `done` line.  With `think` on, the answer has a
+`message.thinking` (on a stream: `done: false` lines carrying only thinking, before the text), and its
+words count in `eval_count`.  JSON output (`format`) is an instance of the schema, or `{"answer": …}`.
 
 No key is needed (`default_key = None`): any request is accepted, unless `api_key` is set
 (Ollama cloud), then `Authorization: Bearer <key>` is required.  Model names without a tag
@@ -39,28 +41,26 @@ code                        status  message
 Without a hint each status has a default text (404 is the "not found, try pulling it"
 message).  `overloaded` answers 503 with what a real Ollama whose queue is full says.  The
 in-band stream error is `{"error": "an error was encountered while running the model"}`
-(a hint or `message` changes the text).  `faults.reply(finish="tool_calls")` answers with a
-tool call (native: `message.tool_calls` with `done_reason: "stop"`, as Ollama does); any
-other scripted finish (`load`, `unload`, …) is sent verbatim as `done_reason`.
-
-Deviation on `/v1` streams: a real Ollama's mid-stream failure there is not cleanly framed
-(reference §4); this fake sends the OpenAI-shaped error as a `data:` frame and closes without
-`[DONE]`, so both an OpenAI SDK (raises `APIError`) and a `[DONE]`-checking client notice it.
+(a hint or `message` changes the text).  `faults.reply(finish="tool_calls")` without `tool_calls`
+answers with a call of `get_weather` (`{"city": "Paris"}`); any other scripted finish (`load`,
+`unload`, …) is sent verbatim as `done_reason`.  An invalid `format` fails as the runner does:
+500 `{"error": "invalid format: …"}`, or that error line on a stream.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiohttp import web
 
 from .faults import Fault
-from .openai import FakeOpenAI
-from .server import FakeProvider, Prompt, Reply
+from .ollama_compat import OllamaOpenAICompat
+from .ollama_request import read_chat
+from .server import FakeProvider, Prompt, Reply, count_tokens
+from .tools import FakeCall, FakeTool
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -97,7 +97,8 @@ _CODE_HINTS: dict[str, tuple[int, str]] = {
     "runner_terminated": (500, _ERRORS[500]),
 }
 STREAM_ERROR = "an error was encountered while running the model"
-_TOOL_CALL = {"name": "get_weather", "arguments": {"city": "Paris"}}
+_TOOL_CALL = ("get_weather", {"city": "Paris"})
+"""The call a `reply(finish="tool_calls")` fault without `tool_calls` makes."""
 
 
 def normalize_model(name: str) -> str:
@@ -127,10 +128,12 @@ class FakeOllama(FakeProvider):
     default_key: ClassVar[str | None] = None
     stream_content_type: ClassVar[str] = "application/x-ndjson"
     malformed_frame: ClassVar[bytes] = b"{not json at all\n"
+    stream_error: ClassVar[str] = STREAM_ERROR
+    modified_unix: ClassVar[int] = _MODIFIED_UNIX
 
     def __init__(self, api_key: str | None = None, models: set[str] | None = None) -> None:
         super().__init__(api_key=api_key, models=models)
-        self.compat = _OpenAICompat(self)
+        self.compat = OllamaOpenAICompat(self)
 
     @property
     def models(self) -> _ModelSet | None:  # type: ignore[override]
@@ -154,33 +157,8 @@ class FakeOllama(FakeProvider):
     # -- requests -------------------------------------------------------------------------------
 
     def parse(self, body: Any) -> Prompt | str:
-        """The prompt, or the error message of the 400 the real server answers."""
-        if not isinstance(body, dict):
-            return "invalid character looking for beginning of value"
-        model = body.get("model")
-        if not isinstance(model, str) or not model:
-            return "model is required"
-        stream = body.get("stream")
-        if stream is not None and not isinstance(stream, bool):
-            return "json: cannot unmarshal into Go struct field ChatRequest.stream of type bool"
-        messages = body.get("messages") or []
-        options = body.get("options") or {}
-        if not isinstance(messages, list) or not isinstance(options, dict):
-            return "json: cannot unmarshal into Go struct field ChatRequest of type api.ChatRequest"
-        system, turns = None, []
-        for m in messages:
-            if not isinstance(m, dict) or not isinstance(m.get("content", ""), str):
-                return "json: cannot unmarshal into Go struct field ChatRequest.messages of type api.Message"
-            role, content = str(m.get("role", "")).lower(), m.get("content") or ""
-            if role == "system":
-                system = content if system is None else system + "\n\n" + content
-            else:
-                turns.append((role, content))
-        num_predict = options.get("num_predict")
-        max_tokens = num_predict if isinstance(num_predict, int) and num_predict >= 0 else None
-        return Prompt(model=model, system=system, messages=turns, max_tokens=max_tokens,
-                      stream=True if stream is None else stream,  # Ollama streams unless told not to
-                      options={"load": not messages})
+        """The prompt, or the error message of the 400 the real server answers (`ollama_request`)."""
+        return read_chat(body)
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = await self.read_json(request)
@@ -193,7 +171,20 @@ class FakeOllama(FakeProvider):
             return web.json_response({"model": prompt.model, "created_at": _now(),
                                       "message": {"role": "assistant", "content": ""},
                                       "done_reason": "load", "done": True})
+        problem = prompt.options["format_error"]
+        if problem and self.authorized(request) and (self.models is None or prompt.model in self.models):
+            return await self.fail_generation(request, prompt, problem)
         return await self.answer(request, prompt)
+
+    async def fail_generation(self, request: web.Request, prompt: Prompt, message: str) -> web.StreamResponse:
+        """A failure once generation starts: 500 on a plain request, an error line on a stream."""
+        if not prompt.stream:
+            return web.json_response({"error": message}, status=500)
+        resp = web.StreamResponse(status=200, headers={"content-type": self.stream_content_type})
+        await resp.prepare(request)
+        await resp.write(self.ndjson({"error": message}))
+        await resp.write_eof()
+        return resp
 
     def installed(self) -> list[str]:
         return sorted(self.models) if self.models is not None else list(DEFAULT_MODELS)
@@ -245,21 +236,65 @@ class FakeOllama(FakeProvider):
                   "eval_count": reply.output_tokens, "eval_duration": eval_ns}
         return {k: v for k, v in values.items() if v}
 
+    def call_id(self, n: int) -> str:
+        return ""  # the native API's calls have no ids (before ~0.12)
+
     @staticmethod
-    def tool_call(reply: Reply) -> bool:
-        return reply.native_finish and reply.finish == "tool_calls"
+    def calls(reply: Reply) -> list[FakeCall]:
+        """The calls the answer makes: planned or scripted, or the stock one of a scripted
+        `finish="tool_calls"`."""
+        if reply.tool_calls:
+            return reply.tool_calls
+        if reply.native_finish and reply.finish == "tool_calls":
+            return [FakeCall(*_TOOL_CALL)]
+        return []
 
-    def done_reason(self, reply: Reply) -> str:
-        return "stop" if self.tool_call(reply) else reply.finish
+    @staticmethod
+    def done_reason(reply: Reply) -> str:
+        return "stop" if reply.finish == "tool_calls" else reply.finish
 
-    def line(self, reply: Reply, content: str, done: bool, **extra: Any) -> dict[str, Any]:
+    @staticmethod
+    def thinking(prompt: Prompt) -> list[str]:
+        """The words of the answer's thinking (none unless `think` is on)."""
+        think = prompt.options.get("think")
+        if not think:
+            return []
+        last_user = next((t for r, t in reversed(prompt.messages) if r == "user"), "")
+        effort = f" ({think} effort)" if isinstance(think, str) else ""
+        text = f"Thinking{effort}: the user said {' '.join(last_user.split()[:20])!r}, so I answer that."
+        words = text.split(" ")
+        return [w if i == 0 else " " + w for i, w in enumerate(words)]
+
+    def make_reply(self, prompt: Prompt, fault: Fault | None) -> Reply:
+        choices = call_schema(prompt.tools.json_schema)
+        if choices is not None:  # a `format` that asks for a call of one of these tools: choose as a model would
+            state = prompt.tools
+            state.tools, state.choice, state.json_schema, state.json_mode = choices, "required", None, False
+        reply = super().make_reply(prompt, fault)
+        if choices is not None and reply.tool_calls and not (fault is not None and fault.text is not None):
+            call = reply.tool_calls[0]
+            text = json.dumps({"name": call.name, "arguments": call.arguments})
+            reply.chunks, reply.tool_calls, reply.finish = [text], [], "stop"
+        if not (fault is not None and fault.usage and "output" in fault.usage):
+            reply.output_tokens += count_tokens("".join(self.thinking(prompt)))  # eval_count counts thinking
+        return reply
+
+    def line(self, reply: Reply, content: str, done: bool, *, thinking: str = "",
+             calls: list[FakeCall] | None = None, **extra: Any) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": content}
-        if extra.pop("tool_calls", False):
-            message["tool_calls"] = [{"function": dict(_TOOL_CALL)}]
+        if thinking:
+            message["thinking"] = thinking
+        if calls:
+            message["tool_calls"] = [self.call_json(i, c) for i, c in enumerate(calls)]
         return {"model": reply.model, "created_at": _now(), "message": message, "done": done, **extra}
 
+    @staticmethod
+    def call_json(i: int, call: FakeCall) -> dict[str, Any]:
+        function = {"index": i, "name": call.name, "arguments": call.arguments}
+        return {"id": call.id, "function": function} if call.id else {"function": function}
+
     def completion_body(self, prompt: Prompt, reply: Reply) -> dict[str, Any]:
-        return self.line(reply, reply.text, True, tool_calls=self.tool_call(reply),
+        return self.line(reply, reply.text, True, thinking="".join(self.thinking(prompt)), calls=self.calls(reply),
                          done_reason=self.done_reason(reply), **self.metrics(reply))
 
     @staticmethod
@@ -267,126 +302,36 @@ class FakeOllama(FakeProvider):
         return json.dumps(data, separators=(",", ":")).encode() + b"\n"
 
     def stream_head(self, prompt: Prompt, reply: Reply) -> list[bytes]:
-        return []  # the first line already carries the first token
+        """The thinking, a line per word (the first line already carries the first token)."""
+        return [self.ndjson(self.line(reply, "", False, thinking=w)) for w in self.thinking(prompt)]
 
     def stream_delta(self, prompt: Prompt, reply: Reply, text: str) -> bytes:
         return self.ndjson(self.line(reply, text, False))
 
+    def stream_tool_frames(self, prompt: Prompt, reply: Reply) -> list[bytes]:
+        calls = self.calls(reply)
+        return [self.ndjson(self.line(reply, "", False, calls=calls))] if calls else []
+
     def stream_tail(self, prompt: Prompt, reply: Reply) -> list[bytes]:
-        lines = [self.ndjson(self.line(reply, "", False, tool_calls=True))] if self.tool_call(reply) else []
-        lines.append(self.ndjson(self.line(reply, "", True, done_reason=self.done_reason(reply),
-                                           **self.metrics(reply))))
-        return lines
+        return [self.ndjson(self.line(reply, "", True, done_reason=self.done_reason(reply), **self.metrics(reply)))]
 
     def stream_error_frame(self, prompt: Prompt, fault: Fault) -> bytes:
         text = fault.message or (_CODE_HINTS[fault.code][1] if fault.code in _CODE_HINTS else STREAM_ERROR)
         return self.ndjson({"error": text})
 
 
-class _OpenAICompat(FakeOpenAI):
-    """Ollama's `/v1`: `FakeOpenAI`'s request parsing, pipeline and framing with Ollama's
-    differences.  It has no state of its own: the fault queue, request log, key, models and
-    ids are the outer `FakeOllama`'s, so a fault scripted on the fake applies to both APIs."""
 
-    name = "ollama"
-    base_path: ClassVar[str] = "/v1"
-    default_key: ClassVar[str | None] = None
-
-    def __init__(self, outer: FakeOllama) -> None:  # no super().__init__(): nothing of its own
-        self.outer = outer
-
-    api_key = property(lambda self: self.outer.api_key)  # type: ignore[assignment]
-    models = property(lambda self: self.outer.models)  # type: ignore[assignment]
-
-    def authorized(self, request: web.Request) -> bool:
-        return self.outer.authorized(request)
-
-    def take_fault(self, model: str) -> Fault | None:
-        return self.outer.take_fault(model)
-
-    async def record(self, request: web.Request, body: Any) -> None:
-        await self.outer.record(request, body)
-
-    def next_id(self) -> str:
-        return self.outer.next_id()
-
-    def parse(self, body: Any) -> Prompt | str:
-        prompt = super().parse(body)
-        if isinstance(prompt, Prompt):  # Ollama reads max_tokens only
-            max_tokens = body.get("max_tokens")
-            prompt.max_tokens = max_tokens if isinstance(max_tokens, int) and max_tokens >= 0 else None
-        return prompt
-
-    async def list_models(self, request: web.Request) -> web.Response:
-        await self.record(request, None)
-        if not self.authorized(request):
-            return self.error_response(401, None, None, None, "")
-        return web.json_response({"object": "list", "data": [
-            {"id": n, "object": "model", "created": _MODIFIED_UNIX, "owned_by": "library"}
-            for n in self.outer.installed()]})
-
-    # -- errors ---------------------------------------------------------------------------------
-
-    @staticmethod
-    def compat_error(status: int, text: str) -> dict[str, Any]:
-        """Ollama's `openai.NewError`: the type follows the status, param and code are null."""
-        etype = {400: "invalid_request_error", 404: "not_found_error"}.get(status, "api_error")
-        return {"error": {"message": text, "type": etype, "param": None, "code": None}}
-
-    def error_payload(self, status: int, code: str | None, message: str | None, model: str) -> dict:
-        return self.compat_error(*FakeOllama.error_text(status, code, message, model))
-
-    def error_response(self, status: int, code: str | None, message: str | None, fault: Fault | None,
-                       model: str) -> web.Response:
-        status = FakeOllama.error_text(status, code, message, model)[0]
-        return web.json_response(self.error_payload(status, code, message, model), status=status,
-                                 headers=self.retry_headers(fault))
-
-    def stream_error_frame(self, prompt: Prompt, fault: Fault) -> bytes:
-        return self.sse(self.compat_error(500, fault.message or STREAM_ERROR))
-
-    # -- success --------------------------------------------------------------------------------
-
-    def usage(self, reply: Reply) -> dict[str, Any]:
-        return {"prompt_tokens": reply.input_tokens, "completion_tokens": reply.output_tokens,
-                "total_tokens": reply.input_tokens + reply.output_tokens}
-
-    def envelope(self, reply: Reply, obj: str) -> dict[str, Any]:
-        return {"id": "chatcmpl-" + reply.id.rjust(8, "0")[-8:], "object": obj, "created": int(time.time()),
-                "model": reply.model, "system_fingerprint": "fp_ollama"}
-
-    @staticmethod
-    def tool_calls(reply: Reply) -> list[dict[str, Any]]:
-        """Ollama's `/v1` tool call: arguments as a JSON string, `index` included."""
-        return [{"id": "call_" + reply.id, "index": 0, "type": "function",
-                 "function": {"name": _TOOL_CALL["name"], "arguments": json.dumps(_TOOL_CALL["arguments"])}}]
-
-    def completion_body(self, prompt: Prompt, reply: Reply) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": reply.text}
-        if FakeOllama.tool_call(reply):
-            message["tool_calls"] = self.tool_calls(reply)
-        return {**self.envelope(reply, "chat.completion"),
-                "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason(reply)}],
-                "usage": self.usage(reply)}
-
-    def chunk(self, prompt: Prompt, reply: Reply, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
-        return {**self.envelope(reply, "chat.completion.chunk"),
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-
-    def stream_head(self, prompt: Prompt, reply: Reply) -> list[bytes]:
-        return []  # every chunk carries the role; there is no role-only first chunk
-
-    def stream_delta(self, prompt: Prompt, reply: Reply, text: str) -> bytes:
-        return self.sse(self.chunk(prompt, reply, {"role": "assistant", "content": text}, None))
-
-    def stream_tail(self, prompt: Prompt, reply: Reply) -> list[bytes]:
-        frames = []
-        if FakeOllama.tool_call(reply):
-            delta = {"role": "assistant", "content": "", "tool_calls": self.tool_calls(reply)}
-            frames.append(self.sse(self.chunk(prompt, reply, delta, None)))
-        last = self.chunk(prompt, reply, {"role": "assistant", "content": ""}, self.finish_reason(reply))
-        frames.append(self.sse(last))
-        if prompt.options.get("include_usage"):
-            frames.append(self.sse({**last, "choices": [], "usage": self.usage(reply)}))
-        frames.append(b"data: [DONE]\n\n")
-        return frames
+def call_schema(schema: Any) -> list[FakeTool] | None:
+    """The tools a `format` of the shape `{"anyOf": [{"properties": {"name": {"enum": [tool]}, "arguments": …}}]}`
+    offers (how llmrelay asks Ollama for a forced tool call), or None for any other format."""
+    branches = schema.get("anyOf") if isinstance(schema, dict) else None
+    if not isinstance(branches, list) or not branches:
+        return None
+    tools = []
+    for b in branches:
+        props = b.get("properties") if isinstance(b, dict) else None
+        names = props.get("name", {}).get("enum") if isinstance(props, dict) else None
+        if not isinstance(names, list) or len(names) != 1 or "arguments" not in props:
+            return None
+        tools.append(FakeTool(names[0], props["arguments"] if isinstance(props["arguments"], dict) else {}))
+    return tools
