@@ -79,6 +79,8 @@ class ChatRequest:
     tools: tuple[Tool, ...] = ()
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
+    """False: at most one tool call per answer.  Sent to providers that take it; for the others the
+    fallback executor keeps an answer's first call only (so every provider honours it)."""
     output: OutputFormat | None = None
     sampling: Sampling = NO_SAMPLING
     end_user: str | None = None
@@ -99,15 +101,13 @@ def needs_of(messages: Sequence[Message], tools: Sequence[Tool] = (), tool_choic
     """(what serving the request needs, how many images it carries, how many characters of text its
     turns hold: `ChatRequest.needs`, `.images`, `.input_chars`).  The names are those of the
     request's parameters, as a link that cannot take one says in its skip reason: `tools`,
-    `tool_choice=required`, `tool_choice=tool`, `parallel_tool_calls=false`, `images`, `image_url`,
+    `tool_choice=required`, `tool_choice=tool`, `images`, `image_url`,
     `response_format=json_object`, `response_format=json_schema`, and each `Sampling` field given."""
     needs: set[str] = set(sampling.asked()) if sampling is not NO_SAMPLING else set()
     if tools:
         needs.add("tools")
     if tool_choice is not None and tool_choice.mode in ("required", "tool"):
         needs.add("tool_choice=" + tool_choice.mode)
-    if parallel_tool_calls is False and tools:
-        needs.add("parallel_tool_calls=false")
     if output is not None:
         needs.add("response_format=" + output.type)
     images = chars = 0

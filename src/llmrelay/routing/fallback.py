@@ -10,6 +10,9 @@ Streaming falls back transparently for as long as no output (text, a tool call, 
 reached the caller: events that come before it (usage, an empty finish) are held back.  Once output
 is out, a failure ends the stream with that error and the output already sent is kept.
 
+A request that turns parallel tool calls off gets at most one call per answer from every provider:
+those that cannot be told so have the calls after the first dropped here (the request asked for one).
+
 A link that cannot take the request (`fit`: its provider lacks a parameter the request uses, its
 model has no tool or image support, the input clearly exceeds its context window) is skipped with
 that reason, never called.
@@ -314,6 +317,8 @@ class FallbackExecutor:
         live.parts, live.usage, live.finish = [resp.text], resp.usage, resp.finish_reason
         live.model, live.raw_id, live.cost = resp.model, resp.raw_id, resp.provider_cost_usd
         if resp.tool_calls or resp.reasoning or resp.output_mode:
+            if len(resp.tool_calls) > 1 and request.parallel_tool_calls is False:
+                resp = dataclasses.replace(resp, tool_calls=resp.tool_calls[:1])
             live.done = resp
 
     async def _stream_attempt(self, link: Link, request: ChatRequest, live: _Live,
@@ -321,6 +326,7 @@ class FallbackExecutor:
         """One streaming call of one link.  Yields output once committed; raises `ProviderError`."""
         loop = asyncio.get_running_loop()
         first_deadline = min(loop.time() + self.policy.first_token_timeout, run.deadline)
+        one_call = request.parallel_tool_calls is False
         events = self.providers[link.provider].stream(request)
         try:
             while True:
@@ -338,7 +344,10 @@ class FallbackExecutor:
                         continue
                     live.parts.append(event.text)
                 elif kind in _OUTPUT:
-                    if kind is ReasoningDelta and not (event.text or event.signature or event.redacted):
+                    if kind is ReasoningDelta:
+                        if not (event.text or event.signature or event.redacted):
+                            continue
+                    elif one_call and event.index > 0:  # type: ignore[union-attr]
                         continue
                     live.take(event)
                 elif kind is UsageReport:
