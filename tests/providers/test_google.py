@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from llmrelay.providers.base import Timeouts
 from llmrelay.providers.google import GoogleProvider, StreamDecoder
+from llmrelay.providers.google_wire import call_id as call_id_of
 from llmrelay.providers.registry import provider_class
 from llmrelay.testing import FakeServers, faults
 from llmrelay.types import (
@@ -28,7 +29,11 @@ from llmrelay.types import (
     Finished,
     Message,
     ProviderError,
+    ReasoningDelta,
     TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
     Usage,
     UsageReport,
 )
@@ -597,12 +602,15 @@ async def test_stream_lf_framing_and_sse_comments_are_read_too(raw, raw_provider
     assert events == [TextDelta("ok"), Finished("stop")]
 
 
-async def test_stream_thought_parts_are_left_out_and_a_function_call_finishes_with_tool_calls(raw, raw_provider):
+async def test_stream_thought_parts_are_reasoning_not_text_and_a_function_call_finishes_with_tool_calls(
+        raw, raw_provider):
     parts = [{"text": "thinking...", "thought": True}, {"text": "Calling."},
              {"functionCall": {"name": "f", "args": {}}}]
     raw.pieces = sse({"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP"}]})
     events = await collect(raw_provider, req())
-    assert events == [TextDelta("Calling."), Finished("tool_calls")]
+    call_id = call_id_of(None, 0, "f")
+    assert events == [ReasoningDelta("thinking..."), TextDelta("Calling."), ToolCallStart(0, call_id, "f"),
+                      ToolCallDelta(0, "{}"), ToolCallEnd(0), Finished("tool_calls")]
 
 
 async def test_complete_leaves_thought_parts_out(raw, raw_provider):
@@ -672,3 +680,41 @@ def test_stream_decoder_yields_every_event_and_bare_json_whole_across_any_split(
         start = cut
     out += decoder.close()
     assert [json.loads(p) for p in out] == expected
+
+
+# -- function calls: one answer, read whole or streamed ------------------------------------------------
+
+CALLS = [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": "c2lnMQ=="},
+         {"functionCall": {"name": "get_weather", "args": {"city": "Rome"}}},
+         {"functionCall": {"id": "given-id", "name": "get_time", "args": {}}}]
+
+
+async def test_the_same_answer_read_whole_or_streamed_gives_the_same_call_ids(raw, raw_provider):
+    raw.content_type = "application/json"
+    raw.pieces = [json.dumps({"candidates": [{"content": {"role": "model", "parts": [
+        {"text": "Checking."}, *CALLS]}, "finishReason": "STOP"}], "responseId": "resp-7"}).encode()]
+    whole = await raw_provider.complete(req())
+    raw.content_type = "text/event-stream"
+    raw.pieces = sse(chunk("Checking."), {"candidates": [{"content": {"role": "model", "parts": CALLS[:1]}}],
+                                          "responseId": "resp-7"},
+                     {"candidates": [{"content": {"role": "model", "parts": CALLS[1:]}, "finishReason": "STOP"}],
+                      "responseId": "resp-7"})
+    events = await collect(raw_provider, req())
+    starts = [e for e in events if isinstance(e, ToolCallStart)]
+    assert [(s.index, s.id, s.name, s.signature) for s in starts] == [
+        (i, c.id, c.name, c.signature) for i, c in enumerate(whole.tool_calls)]
+    assert [e.arguments for e in events if isinstance(e, ToolCallDelta)] == [c.arguments for c in whole.tool_calls]
+    assert [e.index for e in events if isinstance(e, ToolCallEnd)] == [0, 1, 2]
+    first, second, given = whole.tool_calls
+    assert (first.name, first.arguments, first.signature) == ("get_weather", '{"city": "Paris"}', "c2lnMQ==")
+    assert first.id == call_id_of("resp-7", 0, "get_weather") != second.id == call_id_of("resp-7", 1, "get_weather")
+    assert given.id == "given-id"
+    assert (whole.finish_reason, events[-1]) == ("tool_calls", Finished("tool_calls"))
+
+
+async def test_a_function_call_without_a_name_is_a_malformed_reply(raw, raw_provider):
+    raw.content_type = "application/json"
+    raw.pieces = [json.dumps({"candidates": [{"content": {"parts": [{"functionCall": {"args": {}}}]},
+                                              "finishReason": "STOP"}]}).encode()]
+    err = await raises(raw_provider.complete(req()))
+    assert err.kind is ErrorKind.SERVER_ERROR and "functionCall" in err.message

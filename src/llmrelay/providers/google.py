@@ -5,17 +5,25 @@ Request: `POST {base}/v1beta/models/{model}:generateContent`, or
 in `systemInstruction`, turns in `contents` with the roles `user` and `model`; the options live
 in `generationConfig` (`maxOutputTokens`, `temperature` 0-2, `stopSequences` at most 5).
 
-Reply: the text of the first candidate's parts, thought summaries (`"thought": true`) left out;
+Tools, images, JSON output, sampling and thinking: google_wire.py (the wire shapes) and google_schema.py
+(JSON Schema -> Gemini's Schema subset); a request Gemini cannot take is refused before it is sent, as
+`bad_request` that falls through to the next link.
+
+Reply: the text of the first candidate's parts; thought summaries (`"thought": true`) become the
+answer's reasoning; `functionCall` parts its tool calls (ids: google_wire.call_id when Gemini gives none;
+a `thoughtSignature` kept on the call it came with), and a STOP with calls finishes `tool_calls`;
 usage from `usageMetadata`, whose zero fields are omitted (every one defaults to 0); a prompt
 blocked before any answer is a 200 with `promptFeedback.blockReason` and no candidates, raised
 as `content_filtered`.
 
 Stream: each `data:` event is a whole `GenerateContentResponse` whose parts are deltas and whose
-`usageMetadata` is cumulative.  There is no terminal marker: the stream ends at EOF, and it is
-complete only if some chunk carried a `finishReason` (older models repeat it on several chunks,
-so we read to EOF).  Errors after the 200 come as a `data:` payload with a top-level `error`, or
-as bare JSON lines outside SSE (python-genai collects any non-`data:` line until its braces
-balance); the shared SSE decoder drops such lines, so this module reads the stream itself.
+`usageMetadata` is cumulative; a function call arrives whole in one part (ToolCallStart, one
+ToolCallDelta with all its arguments, ToolCallEnd), thoughts as ReasoningDelta.  There is no
+terminal marker: the stream ends at EOF, and it is complete only if some chunk carried a
+`finishReason` (older models repeat it on several chunks, so we read to EOF).  Errors after the 200
+come as a `data:` payload with a top-level `error`, or as bare JSON lines outside SSE (python-genai
+collects any non-`data:` line until its braces balance); the shared SSE decoder drops such lines, so
+google_stream.StreamDecoder reads the stream.
 
 Errors: `{"error": {code, message, status, details[]}}`, sometimes wrapped in a one-element
 array.  A bad key is a 400 `INVALID_ARGUMENT` with an ErrorInfo reason `API_KEY_INVALID`; the
@@ -26,7 +34,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -38,10 +46,14 @@ from ..types import (
     ErrorKind,
     Finished,
     FinishReason,
-    Message,
     ProviderError,
+    Reasoning,
+    ReasoningDelta,
     StreamEvent,
     TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
     Usage,
     UsageReport,
 )
@@ -53,11 +65,11 @@ from .base import (
     parse_retry_after,
     should_retry_header,
 )
-from .sse import LineSplitter
+from .google_stream import StreamDecoder
+from .google_wire import Parts, WireError, read_parts, request_body
 
 API_VERSION = "v1beta"
-MAX_STOP_SEQUENCES = 5
-TEMPERATURE_RANGE = (0.0, 2.0)
+__all__ = ["GoogleProvider", "StreamDecoder", "error_kind", "finish_reason", "model_id"]
 
 _FILTERED = ("SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY")
 _FINISH: dict[str, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length",
@@ -81,6 +93,12 @@ class GoogleProvider(HTTPProvider):
     model_pattern: ClassVar[re.Pattern[str] | None] = re.compile(
         r"^(models/)?(gemini|gemma|learnlm)-[a-z0-9.\-]{1,80}$")
     probe_model: ClassVar[str] = "gemini-2.5-flash-lite"
+    takes: ClassVar[frozenset[str]] = frozenset({
+        "tools", "tool_choice=required", "tool_choice=tool", "images", "image_url", "response_format=json_object",
+        "response_format=json_schema", "top_p", "top_k", "seed", "presence_penalty", "frequency_penalty",
+        "reasoning_effort",
+    })
+    """Not `parallel_tool_calls=false` (Gemini cannot turn parallel calls off), not `logit_bias`."""
 
     def headers(self) -> dict[str, str]:
         key = self.api_key()
@@ -94,24 +112,38 @@ class GoogleProvider(HTTPProvider):
                                     model)
         if "candidates" not in data:
             self._raise_if_blocked(data, model)
-        text, function_call, native = self._candidate(data, model, required=True)
-        return ChatResponse(text=text, model=_str(data.get("modelVersion")) or model,
+        raw_id = _str(data.get("responseId"))
+        parts, native = self._candidate(data, model, raw_id, 0, required=True)
+        thoughts = "".join(parts.thoughts)
+        return ChatResponse(text="".join(parts.text), model=_str(data.get("modelVersion")) or model,
                             provider=self.name, usage=self._usage(data, model),
-                            finish_reason=finish_reason(native, function_call),
-                            raw_id=_str(data.get("responseId")))
+                            finish_reason=finish_reason(native, bool(parts.calls)), raw_id=raw_id,
+                            tool_calls=tuple(parts.calls),
+                            reasoning=(Reasoning(thoughts, provider=self.name),) if thoughts else (),
+                            output_mode="native" if request.output is not None else None)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         model = model_id(request.model)
         path = self._path(model, "streamGenerateContent")
         native: str | None = None
-        function_call = False
+        raw_id: str | None = None
+        calls = 0
         async with self.open(path, self._body(request, model), model, params={"alt": "sse"}) as resp:
             async for payload in self._payloads(resp, model):
                 data = self._stream_chunk(self.parse_json(payload, model, "stream frame"), model)
-                text, has_call, finish = self._candidate(data, model, required=False)
+                raw_id = _str(data.get("responseId")) or raw_id  # call ids as a whole answer's would be
+                parts, finish = self._candidate(data, model, raw_id, calls, required=False)
+                for thought in parts.thoughts:
+                    if thought:
+                        yield ReasoningDelta(thought)
+                text = "".join(parts.text)
                 if text:
                     yield TextDelta(text)
-                function_call = function_call or has_call
+                for call in parts.calls:
+                    yield ToolCallStart(calls, call.id, call.name, call.signature)
+                    yield ToolCallDelta(calls, call.arguments)
+                    yield ToolCallEnd(calls)
+                    calls += 1
                 native = finish or native
                 if "usageMetadata" in data:
                     yield UsageReport(self._usage(data, model), model=_str(data.get("modelVersion")),
@@ -121,41 +153,28 @@ class GoogleProvider(HTTPProvider):
         if native is None:
             raise self.error(ErrorKind.SERVER_ERROR, "stream ended before a chunk with a finishReason",
                              model)
-        yield Finished(finish_reason(native, function_call))
+        yield Finished(finish_reason(native, calls > 0), "native" if request.output is not None else None)
 
     @staticmethod
     def _path(model: str, method: str) -> str:
         return f"/{API_VERSION}/models/{quote(model, safe='')}:{method}"
 
     def _body(self, request: ChatRequest, model: str) -> dict[str, Any]:
-        """The wire request, with every value inside what the API accepts (a 400 is fatal)."""
-        contents = build_contents(request.messages)
-        if not contents:
-            raise self.error(ErrorKind.BAD_REQUEST, "the request has no non-empty message", model)
-        body: dict[str, Any] = {"contents": contents}
-        if request.system and request.system.strip():
-            body["systemInstruction"] = {"parts": [{"text": request.system}]}
-        config: dict[str, Any] = {}
-        if request.max_tokens is not None:
-            config["maxOutputTokens"] = max(1, request.max_tokens)
-        if request.temperature is not None and request.temperature == request.temperature:
-            low, high = TEMPERATURE_RANGE
-            config["temperature"] = min(max(float(request.temperature), low), high)
-        stops = [s for s in request.stop if s][:MAX_STOP_SEQUENCES]
-        if stops:
-            config["stopSequences"] = stops
-        if config:
-            body["generationConfig"] = config
-        return body
+        """The wire request (google_wire); what Gemini cannot take is refused here, before sending."""
+        try:
+            return request_body(request, model)
+        except WireError as exc:
+            raise self.error(ErrorKind.BAD_REQUEST, str(exc), model, retryable=False,
+                             falls_through=exc.falls_through) from None
 
     # -- replies --------------------------------------------------------------------------------
 
-    def _candidate(self, data: dict[str, Any], model: str, *,
-                   required: bool) -> tuple[str, bool, str | None]:
-        """(answer text, whether a functionCall part came, native finishReason) of candidate 0."""
+    def _candidate(self, data: dict[str, Any], model: str, raw_id: str | None, calls_before: int, *,
+                   required: bool) -> tuple[Parts, str | None]:
+        """(the parts of candidate 0, its native finishReason); `calls_before`: calls earlier in the stream."""
         candidates = data.get("candidates")
         if candidates is None and not required:
-            return "", False, None
+            return Parts(), None
         if not isinstance(candidates, list) or not candidates or not isinstance(candidates[0], dict):
             raise self.malformed("candidates", data, model)
         cand = candidates[0]
@@ -163,11 +182,14 @@ class GoogleProvider(HTTPProvider):
         parts = (content.get("parts") or []) if isinstance(content, dict) else None
         if not isinstance(parts, list) or not all(isinstance(p, dict) for p in parts):
             raise self.malformed("candidate content", cand, model)
-        texts = [p["text"] for p in parts if isinstance(p.get("text"), str) and p.get("thought") is not True]
+        try:
+            read = read_parts(parts, raw_id, calls_before)
+        except ValueError:
+            raise self.malformed("functionCall part", cand, model) from None
         finish = cand.get("finishReason")
         if finish is not None and not isinstance(finish, str):
             raise self.malformed("finishReason", cand, model)
-        return "".join(texts), any("functionCall" in p for p in parts), finish
+        return read, finish
 
     def _usage(self, data: dict[str, Any], model: str) -> Usage:
         """§6: input = prompt + tool-use prompt, output = candidates + thoughts; absent = 0."""
@@ -252,20 +274,6 @@ def model_id(model: str) -> str:
     return model.removeprefix("models/")
 
 
-def build_contents(messages: Iterable[Message]) -> list[dict[str, Any]]:
-    """`contents` with roles user/model, empty turns dropped and same-role neighbours merged."""
-    turns: list[tuple[str, list[str]]] = []
-    for m in messages:
-        if not m.content.strip():
-            continue
-        role = "model" if m.role == "assistant" else "user"
-        if turns and turns[-1][0] == role:
-            turns[-1][1].append(m.content)
-        else:
-            turns.append((role, [m.content]))
-    return [{"role": role, "parts": [{"text": "\n\n".join(texts)}]} for role, texts in turns]
-
-
 def finish_reason(native: str | None, function_call: bool) -> FinishReason:
     """§8: STOP -> stop (tool_calls after a functionCall), MAX_TOKENS -> length, filter values ->
     content_filter, anything else (MALFORMED_FUNCTION_CALL, OTHER, unknown, absent) -> error."""
@@ -322,73 +330,3 @@ def _is_int(value: Any) -> bool:
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-class StreamDecoder:
-    """Gemini's stream as JSON texts: `data:` events, and bare JSON outside SSE framing.
-
-    SSE lines are read as in providers/sse.py (LF, CRLF or CR; an empty line ends an event;
-    comments and other fields carry nothing here).  Any other non-empty line starts or continues
-    a bare JSON text, delivered once its brackets balance outside strings — how python-genai
-    reads an error the server writes without `data:` (pretty-printed, often over many lines).
-    """
-
-    __slots__ = ("_data", "_depth", "_escaped", "_in_string", "_lines", "_raw")
-
-    def __init__(self) -> None:
-        self._lines = LineSplitter()
-        self._data: list[str] = []
-        self._raw: list[str] = []
-        self._depth = 0
-        self._in_string = self._escaped = False
-
-    def feed(self, chunk: bytes) -> list[str]:
-        out: list[str] = []
-        for line in self._lines.feed(chunk):
-            self._line(line, out)
-        return out
-
-    def close(self) -> list[str]:
-        """End of stream: a pending event is delivered, so is unbalanced bare text (as is)."""
-        out: list[str] = []
-        rest = self._lines.flush()
-        if rest:
-            self._line(rest, out)
-        self._line(b"", out)
-        if self._raw:
-            out.append("\n".join(self._raw))
-            self._raw, self._depth, self._in_string, self._escaped = [], 0, False, False
-        return out
-
-    def _line(self, line: bytes, out: list[str]) -> None:
-        if not line:
-            if self._data:
-                out.append("\n".join(self._data))
-                self._data = []
-            return
-        name, _, value = line.partition(b":")
-        if not self._raw and (name in (b"data", b"event", b"id", b"retry") or not name):
-            if name == b"data":
-                self._data.append((value[1:] if value[:1] == b" " else value).decode("utf-8", "replace"))
-            return
-        self._bare(line.decode("utf-8", "replace"), out)
-
-    def _bare(self, text: str, out: list[str]) -> None:
-        for c in text:
-            if self._in_string:
-                if self._escaped:
-                    self._escaped = False
-                elif c == "\\":
-                    self._escaped = True
-                elif c == '"':
-                    self._in_string = False
-            elif c == '"':
-                self._in_string = True
-            elif c in "{[":
-                self._depth += 1
-            elif c in "}]":
-                self._depth -= 1
-        self._raw.append(text)
-        if self._depth <= 0:
-            out.append("\n".join(self._raw))
-            self._raw, self._depth, self._in_string, self._escaped = [], 0, False, False
