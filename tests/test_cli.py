@@ -164,3 +164,46 @@ def test_fake_providers_command_serves_scriptable_fakes_a_user_can_chat_against(
         proc.terminate()
         proc.wait(10)
     assert proc.returncode == 0
+
+
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000002000000020802000000fdd49a73000000104944415478"
+                    "9c63f8cfc000440c100a001fee03fd8b5f14d40000000049454e44ae426082")
+
+
+def test_chat_sends_images_with_the_message(env, fakes, tmp_path):
+    (tmp_path / "dot.png").write_bytes(PNG)
+    (tmp_path / "photo").write_bytes(PNG)  # no extension: the type comes from the bytes
+    p = run(env, "chat", "--agent", "general-agent", "--image", "dot.png", "--image", "photo", "What are these?",
+            cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "I saw 2 images" in p.stdout
+    content = fakes["anthropic"].requests[-1].body["messages"][0]["content"]
+    assert [b["type"] for b in content] == ["text", "image", "image"]
+    assert content[1]["source"]["media_type"] == "image/png"
+    assert content[1]["source"]["data"] == __import__("base64").b64encode(PNG).decode()
+
+
+@pytest.mark.parametrize(("name", "data", "message"), [
+    ("missing.png", None, "--image missing.png: no such file"),
+    ("notes.txt", b"just text", "--image notes.txt: not an image"),
+])
+def test_a_bad_image_is_a_usage_error(env, tmp_path, name, data, message):
+    if data is not None:
+        (tmp_path / name).write_bytes(data)
+    p = run(env, "chat", "--agent", "general-agent", "--image", name, "Hi", cwd=tmp_path)
+    assert p.returncode == 2 and message in p.stderr
+
+
+def test_chat_prints_the_tools_an_answer_calls(env, fakes):
+    calls = [{"name": "get_weather", "arguments": {"city": "Paris"}}, {"name": "get_time", "arguments": {}}]
+    fakes["anthropic"].script(faults.reply(text="Let me look.", tool_calls=calls))
+    p = run(env, "chat", "--agent", "general-agent", "Weather and time in Paris?")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == "Let me look."
+    assert lines[1:] == ['tool call: get_weather {"city":"Paris"}', "tool call: get_time {}"]
+    fakes["anthropic"].script(faults.reply(tool_calls=calls[:1]))
+    data = json.loads(run(env, "chat", "--agent", "general-agent", "--json", "Weather?").stdout)
+    [call] = data["toolCalls"]
+    assert (call["name"], json.loads(call["arguments"])) == ("get_weather", {"city": "Paris"})
+    assert call["id"] and data["response"] == ""

@@ -24,13 +24,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import replace
 from typing import Any, Literal
 
 from .agents import Agent, load_agents
 from .config import Settings, load_settings
+from .content import part_from_json
 from .ledger import Ledger
 from .ledger.charges import Charge, total_cost
 from .providers.base import Provider, Timeouts
@@ -43,19 +44,31 @@ from .routing.guards import Guard, RateLimits
 from .routing.policy import Policy
 from .routing.targets import AGENT_PREFIX, Targets
 from .types import (
+    NO_SAMPLING,
     Attempt,
     AttemptEvent,
     ChatRequest,
+    Image,
     InvalidRequest,
     Message,
     Outcome,
+    OutputEvent,
+    OutputFormat,
+    Part,
     Principal,
     ProviderError,
     ProviderStatus,
+    Reasoning,
     RequestContext,
     RequestOptions,
+    Sampling,
     Target,
+    Text,
     TextDelta,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
     UnknownAgent,
     needs_of,
     new_request_id,
@@ -197,29 +210,48 @@ class Relay:
 
     # -- the Python API ---------------------------------------------------------------------------
 
-    async def chat(self, agent_id: str, message: str, history: Sequence[Message | dict] = (), *,
-                   user: Principal | str | None = None, preferred_provider: str | None = None,
-                   preferred_model: str | None = None, max_tokens: int | None = None,
-                   temperature: float | None = None, request_id: str | None = None) -> Outcome:
+    async def chat(self, agent_id: str, message: str | Sequence[Part | Mapping[str, Any]],
+                   history: Sequence[Message | Mapping[str, Any]] = (), *, user: Principal | str | None = None,
+                   preferred_provider: str | None = None, preferred_model: str | None = None,
+                   max_tokens: int | None = None, temperature: float | None = None, request_id: str | None = None,
+                   tools: Sequence[Tool] = (), tool_choice: ToolChoice | str | None = None,
+                   parallel_tool_calls: bool | None = None, output: OutputFormat | None = None,
+                   sampling: Sampling = NO_SAMPLING) -> Outcome:
         """Ask `agent_id`; `user` is a `Principal`, a user's name or id (their saved configs and
-        limits apply), or None.  Raises the `Outcome.error` (`AllLinksFailed`) when no link answered."""
+        limits apply), or None.  `message` is a string or the user turn's parts (`Text`, `Image`,
+        `ToolResult`, or their JSON form); `history` holds `Message`s or `{role, content}` dicts whose
+        content is a string or parts.  `tools` are added to the agent's own; `tool_choice` is a
+        `ToolChoice`, `"auto"`, `"none"`, `"required"` or a tool's name.  Raises the `Outcome.error`
+        (`AllLinksFailed`) when no link answered; an answer that calls tools has them in
+        `outcome.response.tool_calls` (send their `ToolResult`s as the next message, with
+        `outcome.history`)."""
         who = await self.principal(user)
         outcome = await self.run(who, AGENT_PREFIX + agent_id, *_ask(message, history, RequestOptions(
             prefer_provider=preferred_provider, prefer_model=preferred_model, max_tokens=max_tokens,
-            temperature=temperature, request_id=request_id, target_field="agentId")))
+            temperature=temperature, request_id=request_id, target_field="agentId", tools=tuple(tools),
+            tool_choice=_tool_choice(tool_choice), parallel_tool_calls=parallel_tool_calls, output=output,
+            sampling=sampling)))
         if outcome.error is not None:
             raise outcome.error
         return outcome
 
-    async def stream(self, agent_id: str, message: str, history: Sequence[Message | dict] = (), *,
-                     user: Principal | str | None = None, preferred_provider: str | None = None,
-                     preferred_model: str | None = None, max_tokens: int | None = None,
-                     temperature: float | None = None, request_id: str | None = None) -> AsyncIterator[RelayEvent]:
-        """Ask `agent_id`, streaming: `AttemptEvent`s and `TextDelta`s, then one `Outcome`."""
+    async def stream(self, agent_id: str, message: str | Sequence[Part | Mapping[str, Any]],
+                     history: Sequence[Message | Mapping[str, Any]] = (), *, user: Principal | str | None = None,
+                     preferred_provider: str | None = None, preferred_model: str | None = None,
+                     max_tokens: int | None = None, temperature: float | None = None,
+                     request_id: str | None = None, tools: Sequence[Tool] = (),
+                     tool_choice: ToolChoice | str | None = None, parallel_tool_calls: bool | None = None,
+                     output: OutputFormat | None = None,
+                     sampling: Sampling = NO_SAMPLING) -> AsyncIterator[RelayEvent | OutputEvent]:
+        """Ask `agent_id`, streaming: `AttemptEvent`s and the answer's events (`TextDelta`,
+        `ToolCallStart` / `ToolCallDelta` / `ToolCallEnd`, `ReasoningDelta`), then one `Outcome`.
+        The arguments are `chat`'s."""
         who = await self.principal(user)
         run = self.run(who, AGENT_PREFIX + agent_id, *_ask(message, history, RequestOptions(
             prefer_provider=preferred_provider, prefer_model=preferred_model, max_tokens=max_tokens,
-            temperature=temperature, request_id=request_id, target_field="agentId")))
+            temperature=temperature, request_id=request_id, target_field="agentId", tools=tuple(tools),
+            tool_choice=_tool_choice(tool_choice), parallel_tool_calls=parallel_tool_calls, output=output,
+            sampling=sampling)))
         async with aclosing(aiter(run)) as events:
             async for event in events:
                 yield event
@@ -375,34 +407,77 @@ class Run:
                     await relay.spend_shielded(self.principal, attempts)
 
 
-def _ask(message: str, history: Sequence[Message | dict],
+_USER_PARTS = (Text, Image, ToolResult)
+_ASSISTANT_PARTS = (Text, ToolCall, Reasoning)
+
+
+def _ask(message: str | Sequence[Part | Mapping[str, Any]], history: Sequence[Message | Mapping[str, Any]],
          options: RequestOptions) -> tuple[list[Message], RequestOptions]:
     """The turns and options of the Python API's one-message question: `system` turns of the
     history join the system prompt, after the agent's own."""
-    if not isinstance(message, str) or not message.strip():
-        raise InvalidRequest("message must be a non-empty string", "message")
+    if isinstance(message, str):
+        if not message.strip():
+            raise InvalidRequest("message must be a non-empty string", "message")
+        asked = Message("user", message)
+    else:
+        asked = Message("user", _parts(message, "message", "user"))
+        if all(type(p) is Text and not p.text.strip() for p in asked.parts):
+            raise InvalidRequest("message must hold some text, an image or a tool result", "message")
     system: list[str] = []
     turns: list[Message] = []
     for i, item in enumerate(history):
+        where = f"history[{i}]"
         if isinstance(item, Message):
-            role, content = item.role, item.text
-        elif isinstance(item, dict):
+            role, content = item.role, item.parts
+        elif isinstance(item, Mapping):
             role, content = item.get("role"), item.get("content")
         else:
-            raise InvalidRequest(f"history[{i}] must be an object with role and content", "conversationHistory")
+            raise InvalidRequest(f"{where} must be a Message or an object with role and content", "conversationHistory")
         if role not in ("user", "assistant", "system"):
-            raise InvalidRequest(f"history[{i}].role must be user, assistant or system, not {role!r}",
-                                 "conversationHistory")
-        if not isinstance(content, str):
-            raise InvalidRequest(f"history[{i}].content must be a string", "conversationHistory")
-        if role == "system":
-            system.append(content)
+            raise InvalidRequest(f"{where}.role must be user, assistant or system, not {role!r}", "conversationHistory")
+        if isinstance(content, str):
+            parts: tuple[Part, ...] = (Text(content),)
+        elif isinstance(content, Sequence):
+            parts = _parts(content, f"{where}.content", role)
         else:
-            turns.append(Message(role, content))
-    turns.append(Message("user", message))
+            raise InvalidRequest(f"{where}.content must be a string or a list of parts", "conversationHistory")
+        if role == "system":
+            system.append("".join(p.text for p in parts if type(p) is Text))
+        else:
+            turns.append(Message(role, parts))
+    turns.append(asked)
     if system:
         options = replace(options, system="\n\n".join(system))
     return turns, options
+
+
+def _parts(items: Sequence[Part | Mapping[str, Any]], where: str, role: str) -> tuple[Part, ...]:
+    """Parts, or their JSON form, that a `role` turn may hold; InvalidRequest naming the one that is not."""
+    if not items:
+        raise InvalidRequest(f"{where} must hold at least one part", _field(where))
+    allowed = {"user": _USER_PARTS, "assistant": _ASSISTANT_PARTS, "system": (Text,)}[role]
+    out: list[Part] = []
+    for i, item in enumerate(items):
+        try:
+            part = part_from_json(item) if isinstance(item, Mapping) else item
+        except ValueError as exc:
+            raise InvalidRequest(f"{where}[{i}]: {exc}", _field(where)) from None
+        if not isinstance(part, allowed):
+            raise InvalidRequest(f"{where}[{i}]: a {role} turn holds {', '.join(t.__name__ for t in allowed)} "
+                                 f"parts, not {type(part).__name__}", _field(where))
+        out.append(part)
+    return tuple(out)
+
+
+def _field(where: str) -> str:
+    return "message" if where == "message" else "conversationHistory"
+
+
+def _tool_choice(choice: ToolChoice | str | None) -> ToolChoice | None:
+    """`auto`, `none` and `required` are modes; any other string names the one tool to call."""
+    if choice is None or isinstance(choice, ToolChoice):
+        return choice
+    return ToolChoice(choice) if choice in ("auto", "none", "required") else ToolChoice("tool", choice)  # type: ignore
 
 
 __all__ = ["Relay", "RelayEvent", "Run"]

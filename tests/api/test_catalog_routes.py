@@ -51,7 +51,8 @@ async def test_models_carry_the_seeded_prices_exactly(app, client, keys):
     assert models[("openai", "gpt-4o")] == {
         "provider": "openai", "model": "gpt-4o",
         "pricePer1M": {"input": "2.5", "output": "10", "cachedInput": "1.25", "cacheWrite": None},
-        "costTier": "medium", "contextWindow": 128_000, "maxOutputTokens": 16_384, "enabled": True,
+        "costTier": "medium", "contextWindow": 128_000, "maxOutputTokens": 16_384,
+        "capabilities": {"tools": True, "vision": True, "json": True}, "enabled": True,
         "disabledReason": None, "recent": {"windowMinutes": 1440, "calls": 0, "successes": 0, "successRate": None,
                                            "p50LatencyMs": None}}
     assert models[("anthropic", "claude-3-5-sonnet-20241022")]["pricePer1M"] == {
@@ -71,6 +72,20 @@ async def test_models_join_the_catalog_and_the_price_table(client, keys):
         None, None, "medium")
     keys_in_order = [(m["provider"], m["model"]) for m in await get(client, keys, "/api/ai/models")]
     assert keys_in_order == sorted(keys_in_order)
+
+
+async def test_models_carry_the_catalogs_capability_flags(client, keys):
+    """tools / vision / json from `catalog.facts`, for every known model; null for a model the
+    catalog does not know (priced only)."""
+    listed = await get(client, keys, "/api/ai/models")
+    TypeAdapter(list[ModelOut]).validate_python(listed)
+    models = {(m["provider"], m["model"]): m["capabilities"] for m in listed}
+    for key, facts in catalog.KNOWN_MODELS.items():
+        assert models[key] == {"tools": facts.tools, "vision": facts.vision, "json": facts.json_schema}, key
+    assert models[("ollama", "mistral")] == {"tools": True, "vision": False, "json": True}
+    assert models[("ollama", "llava")] == {"tools": False, "vision": True, "json": True}
+    assert models[("openai", "gpt-4")] == {"tools": True, "vision": False, "json": False}
+    assert models[("anthropic", "claude-3-5-sonnet-20240620")] is None  # in the price table, not the catalog
 
 
 async def test_models_show_the_price_in_effect_now(app, client, keys):

@@ -52,3 +52,33 @@ async def test_an_answer_comes_back_with_its_badge_from_the_ledger(app, client, 
     assert [{k: a[k] for k in fields} for a in usage["attemptedProviders"]] == [
         {k: a[k] for k in fields} for a in sent["attemptedProviders"]]
     assert usage["attemptedProviders"][0]["status"] == "failed" and usage["attemptedProviders"][0]["error"]
+
+
+async def test_a_message_with_more_than_text_comes_back_with_its_parts(client, keys, fakes):
+    """An image question, an answer that only calls a tool, its result, and the final answer: each
+    message keeps its parts beside its text, in the shape the agents API takes them back."""
+
+    from llmrelay.api.routes.conversations import ConversationOut
+    from llmrelay.testing import faults
+
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEElEQVR4nGP4z8AARAwQCgAf7gP9i18U1AAAAABJRU5ErkJggg=="
+    image = {"type": "image", "data": png, "mediaType": "image/png"}
+    fakes["anthropic"].script(faults.reply(tool_calls=[{"name": "zoom", "arguments": {"factor": 2}}]))
+    first = (await client.post("/api/ai/agents", headers=keys.auth("alice"), json={
+        "agentId": "general-agent", "message": [{"type": "text", "text": "Zoom in"}, image],
+        "tools": [{"name": "zoom",
+                   "parameters": {"type": "object", "properties": {"factor": {"type": "integer"}}}}]})).json()
+    cid, [call] = first["conversationId"], first["toolCalls"]
+    result = {"type": "toolResult", "callId": call["id"], "content": "zoomed", "isError": True, "name": "zoom"}
+    r = await client.post("/api/ai/agents", headers=keys.auth("alice"),
+                          json={"agentId": "general-agent", "conversationId": cid, "message": [result]})
+    assert r.status_code == 200, r.text
+    body = (await client.get(f"/api/ai/conversations/{cid}", headers=keys.auth("alice"))).json()
+    ConversationOut.model_validate(body)  # the documented shape
+    assert body["title"] == "Zoom in"
+    msgs = body["messages"]
+    assert [(m["role"], m["content"]) for m in msgs[:3]] == [("user", "Zoom in"), ("assistant", ""), ("user", "")]
+    assert msgs[0]["parts"] == [{"type": "text", "text": "Zoom in"}, image]
+    assert msgs[1]["parts"] == [call] and msgs[1]["provider"] == "anthropic"
+    assert msgs[2]["parts"] == [result]
+    assert "parts" not in msgs[3] and msgs[3]["content"] == r.json()["response"]

@@ -96,3 +96,36 @@ async def test_openrouter_reported_cost_is_kept_beside_ours_and_a_mismatch_is_fl
                               preferred_model="meta-llama/llama-3.1-70b-instruct")
     (row,) = await rows(ledger, result.request_id)
     assert row.provider_cost_usd > row.cost_usd and row.cost_mismatch is True
+
+
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+
+
+async def test_a_row_counts_the_tool_calls_of_its_answer_and_the_images_sent(relay, ledger, fakes):
+    from llmrelay.content import Image, Message, Text, Tool
+    from llmrelay.types import RequestOptions
+
+    fakes["openai"].script(faults.reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}},
+                                                    {"name": "get_time", "arguments": {}}]))
+    turns = [Message("user", [Text("What is in this picture?"), Image(data=PNG, media_type="image/png")])]
+    plain = await relay.run(None, "openai/gpt-4o", [Message("user", "What is in this picture?")])
+    outcome = await relay.run(None, "openai/gpt-4o", turns, RequestOptions(
+        tools=(Tool("get_weather"), Tool("get_time"))))
+    assert [c.name for c in outcome.response.tool_calls] == ["get_weather", "get_time"]
+    (row,) = await rows(ledger, outcome.request_id)
+    (plain_row,) = await rows(ledger, plain.request_id)
+    assert (row.tool_calls, row.images) == (2, 1) and (plain_row.tool_calls, plain_row.images) == (0, 0)
+    # the image's input tokens, as the provider reports them, are priced with the rest
+    assert row.prompt_tokens > plain_row.prompt_tokens and row.cost_usd > 0
+    assert outcome.cost_usd == row.cost_usd
+
+
+async def test_a_link_skipped_because_it_cannot_take_an_image_sent_none(relay, ledger):
+    from llmrelay.content import Image, Message, Text
+    from llmrelay.types import RequestOptions
+
+    turns = [Message("user", [Text("What is this?"), Image(url="https://example.com/cat.png")])]
+    outcome = await relay.run(None, "ollama/llava", turns, RequestOptions(fallbacks=("openai/gpt-4o",)))
+    got = await rows(ledger, outcome.request_id)
+    assert [(r.provider, r.status, r.images) for r in got] == [("ollama", "skipped", 0), ("openai", "fallback", 1)]
+    assert "image_url" in got[0].error_message

@@ -89,3 +89,16 @@ def test_static_file_resolves_only_inside_the_static_directory():
     assert assets.static_file("usage.js") == (assets.STATIC / "usage.js").resolve()
     for bad in ("../assets.py", "..", "", "a/../usage.js", "/etc/passwd", "usage.js/", "..\\assets.py"):
         assert assets.static_file(bad) is None, bad
+
+
+def test_our_scripts_never_parse_html():
+    """Model output, tool arguments and results reach the page as text nodes only: no script of ours
+    hands a string to the HTML parser (or to eval)."""
+    import re
+
+    sinks = re.compile(r"\.(innerHTML|outerHTML)\s*=|insertAdjacentHTML|document\.write|\beval\(|new Function\(")
+    scripts = sorted(assets.STATIC.glob("*.js"))
+    assert {"chat.js", "tools.js", "attach.js"} <= {p.name for p in scripts}
+    for path in scripts:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            assert not sinks.search(line), f"{path.name}:{n}: {line.strip()}"

@@ -4,12 +4,17 @@ A codec around `Relay.run`, like every ingress: it runs as a named user (`--user
 `admin` user `llmrelay serve` creates; without one, as the local user), so that user's saved
 configs and rate limits hold here too.  Rate-limit counters are shared with the server and other
 CLI runs only through Redis (`LLMRELAY_REDIS_URL`); without it they live in this one process.
+
+`--image PATH` (repeatable) sends images along with the message, inline.  An answer that calls
+tools prints each call (name and arguments) after its text; the CLI runs no tool.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import mimetypes
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +23,7 @@ import typer
 from rich.markup import escape
 
 from ..config import load_settings
+from ..content import Image, Part, Text, ToolCall
 from ..relay import Relay
 from ..types import AllLinksFailed, Attempt, AttemptEvent, InvalidRequest, Outcome, Principal, RateLimited, TextDelta
 from .app import app, err_console, fail
@@ -41,6 +47,31 @@ def read_history(path: Path) -> list[dict[str, Any]]:
     return data
 
 
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF87a", "image/gif"),
+          (b"GIF89a", "image/gif"))
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+"""The largest image any provider takes inline (OpenAI's limit; Anthropic's is 5 MB)."""
+
+
+def read_image(path: Path) -> Image:
+    """An image file as an inline image part: its media type from its first bytes, else its name."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise fail(f"--image {path}: no such file") from None
+    except OSError as exc:
+        raise fail(f"--image {path}: cannot read: {exc}") from None
+    if len(data) > MAX_IMAGE_BYTES:
+        raise fail(f"--image {path}: {len(data)} bytes, over the {MAX_IMAGE_BYTES // (1024 * 1024)} MB limit")
+    media = next((t for magic, t in _MAGIC if data.startswith(magic)), None)
+    if media is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        media = "image/webp"
+    media = media or mimetypes.guess_type(path.name)[0]
+    if media is None or not media.startswith("image/"):
+        raise fail(f"--image {path}: not an image (PNG, JPEG, GIF or WebP)")
+    return Image(data=base64.b64encode(data).decode("ascii"), media_type=media)
+
+
 @app.command()
 def chat(
     message: str = typer.Argument(..., help="What to ask. '-' reads it from standard input."),
@@ -48,6 +79,8 @@ def chat(
     provider: str | None = typer.Option(None, "--provider", "-p", help="Try this provider first."),
     model: str | None = typer.Option(None, "--model", "-m", help="Try this model first."),
     history: Path | None = typer.Option(None, "--history", help="JSON file: earlier turns [{role, content}]."),
+    image: list[Path] | None = typer.Option(None, "--image", "-i", help="An image to send with the message "
+                                            "(PNG, JPEG, GIF, WebP); repeat for more."),
     max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="Cap on the answer's tokens."),
     temperature: float | None = typer.Option(None, "--temperature", min=0.0, max=2.0, help="0 to 2."),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object instead of streaming."),
@@ -61,17 +94,19 @@ def chat(
     if message == "-":
         message = sys.stdin.read()
     turns = read_history(history) if history is not None else []
+    images = [read_image(p) for p in image or ()]
+    asked: str | list[Part] = [*([Text(message)] if message.strip() else []), *images] if images else message
     settings = load_settings()
     kwargs = dict(preferred_provider=provider, preferred_model=model, max_tokens=max_tokens,
                   temperature=temperature)
     try:
-        code = asyncio.run(_ask(settings, user, agent, message, turns, kwargs, as_json))
+        code = asyncio.run(_ask(settings, user, agent, asked, turns, kwargs, as_json))
     except KeyboardInterrupt:  # the request was cancelled, its attempts recorded and their tokens charged
         raise fail("interrupted: the request was cancelled", INTERRUPTED) from None
     raise typer.Exit(code)
 
 
-async def _ask(settings: Any, user: str | None, agent: str, message: str, turns: list, kwargs: dict,
+async def _ask(settings: Any, user: str | None, agent: str, message: str | list[Part], turns: list, kwargs: dict,
                as_json: bool) -> int:
     async with Relay(settings) as relay:
         who = await _principal(relay, user)
@@ -91,7 +126,8 @@ async def _principal(relay: Relay, user: str | None) -> Any:
     return found
 
 
-async def _json(relay: Relay, who: Principal | None, agent: str, message: str, turns: list, kwargs: dict) -> int:
+async def _json(relay: Relay, who: Principal | None, agent: str, message: str | list[Part], turns: list,
+                kwargs: dict) -> int:
     try:
         outcome = await relay.chat(agent, message, turns, user=who, **kwargs)
     except AllLinksFailed as exc:
@@ -100,11 +136,12 @@ async def _json(relay: Relay, who: Principal | None, agent: str, message: str, t
     d = outcome.to_dict()
     print(json.dumps({k: d[k] for k in ("response", "model", "provider", "usedProvider", "fallbackUsed",
                                         "attemptedProviders", "tokensUsed", "costUsd", "generationTime",
-                                        "requestId")}))
+                                        "requestId", "toolCalls", "reasoning", "structuredOutput") if k in d}))
     return 0
 
 
-async def _stream(relay: Relay, who: Principal | None, agent: str, message: str, turns: list, kwargs: dict) -> int:
+async def _stream(relay: Relay, who: Principal | None, agent: str, message: str | list[Part], turns: list,
+                  kwargs: dict) -> int:
     out = sys.stdout
     wrote = False
     async for event in relay.stream(agent, message, turns, user=who, **kwargs):
@@ -119,11 +156,18 @@ async def _stream(relay: Relay, who: Principal | None, agent: str, message: str,
             if wrote:
                 out.write("\n")
             if event.error is None:
+                _print_calls(event.response.tool_calls if event.response is not None else ())
                 err_console.print(_summary(event), style="dim")
                 return 0
             err_console.print(f"[red]llmrelay: no answer:[/] {escape(_failure_headline(event))}")
             return NO_ANSWER
     return NO_ANSWER
+
+
+def _print_calls(calls: tuple[ToolCall, ...]) -> None:
+    """The answer's tool calls, one a line: `tool call: <name> <arguments JSON>`."""
+    for c in calls:
+        print(f"tool call: {c.name} {c.arguments}")
 
 
 def _attempt_line(a: Attempt, mid_answer: bool) -> None:

@@ -1,88 +1,58 @@
 """`/api/ai/agents`: the agents, and asking one (JSON, or SSE when streaming).
 
-A codec around `Relay.run`: the body (`AskAgent`) becomes the target `agent:<agentId>`, the turns
-(the stored conversation or `conversationHistory`, then `message`) and the options; the `Outcome`
-becomes llmrelay's own answer shape (`AgentAnswer`), or the stream's `attempt`, `delta`, then
-`done` or `error` events.  A conversation is stored (or continued) for every answer.
+A codec around `Relay.run`: the body (`AskAgent`, see `api.agent_codec`) becomes the target
+`agent:<agentId>`, the turns (the stored conversation or `conversationHistory`, then `message`: a
+string, or parts such as images and the results of the tools the previous answer called) and the
+options (tools, tool choice, response format, sampling); the `Outcome` becomes llmrelay's own answer
+shape (`AgentAnswer`, with `toolCalls` when the model called tools), or the stream's `attempt`,
+`delta`, `toolCall`, `toolCallDelta`, `reasoning`, then `done` or `error` events.  A conversation is
+stored (or continued) for every answer, each turn with its parts.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response, StreamingResponse
 
+from ...agents import Agent
 from ...db.conversations import StoredTurn
 from ...relay import Relay
 from ...routing.targets import AGENT_PREFIX
-from ...types import AttemptEvent, InvalidRequest, Message, Outcome, Principal, RequestOptions, TextDelta
+from ...types import (
+    AttemptEvent,
+    Message,
+    Outcome,
+    Principal,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallStart,
+)
+from ..agent_answer import AgentAnswer, AgentOut
+from ..agent_codec import AskAgent, check_tool_turns
 from ..deps import CurrentUser, RelayDep
 from ..errors import ApiRoute, Problem, as_problem
 
 router = APIRouter(prefix="/api/ai", tags=["agents"], route_class=ApiRoute)
-MAX_MESSAGE = 1_000_000
-
-
-class Turn(BaseModel):
-    role: Literal["user", "assistant", "system"]
-    content: str = Field(max_length=MAX_MESSAGE)
-
-
-class AskAgent(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    agentId: str = Field(min_length=1, max_length=64)
-    message: str = Field(min_length=1, max_length=MAX_MESSAGE)
-    conversationHistory: list[Turn] | None = Field(None, max_length=1000)
-    conversationId: str | None = Field(None, min_length=1, max_length=64)
-    preferredProvider: str | None = Field(None, max_length=32)
-    preferredModel: str | None = Field(None, min_length=1, max_length=200)
-    stream: bool = False
-    maxTokens: int | None = Field(None, ge=1, le=1_000_000)
-    temperature: float | None = Field(None, ge=0, le=2)
-
-
-class Attempted(BaseModel):
-    provider: str
-    model: str
-    status: Literal["success", "failed", "skipped"]
-    errorKind: str | None
-    error: str | None
-    latencyMs: int
-
-
-class TokensUsed(BaseModel):
-    prompt: int
-    completion: int
-    total: int
-
-
-class AgentAnswer(BaseModel):
-    response: str
-    model: str | None
-    provider: str | None
-    usedProvider: str | None
-    fallbackUsed: bool
-    attemptedProviders: list[Attempted]
-    tokensUsed: TokensUsed
-    costUsd: str | None = Field(description="Exact decimal USD; null when a model used has no known price")
-    generationTime: int = Field(description="Milliseconds")
-    requestId: str
-    conversationId: str | None
-    finishReason: str | None
-    agentId: str
+TITLE_CHARS = 80
+_FIELDS = {"tools": "tools", "tool_choice": "toolChoice", "parallel_tool_calls": "parallelToolCalls",
+           "images": "message", "image_url": "message", "response_format": "responseFormat", "top_p": "topP",
+           "top_k": "topK", "seed": "seed", "presence_penalty": "presencePenalty",
+           "frequency_penalty": "frequencyPenalty", "reasoning_effort": "reasoningEffort"}
+"""The body field that asks for each `ChatRequest.needs` name, for the error when no link can take it."""
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(data), status, headers, media_type="application/json")
 
 
-@router.get("/agents", summary="The agents, their chains (with which links are usable) and your saved configs")
-async def list_agents(user: CurrentUser, relay: RelayDep) -> list[dict[str, Any]]:
+@router.get("/agents", summary="The agents, their chains (with which links are usable), tools, output formats "
+                               "and your saved configs", response_model=list[AgentOut])
+async def list_agents(user: CurrentUser, relay: RelayDep) -> Response:
     saved = {c.agent_id: c.to_dict() for c in await relay.ledger.configs.list(user.user_id)}  # type: ignore[union-attr]
     status = {p.name: p for p in relay.provider_status()}
     out = []
@@ -95,18 +65,29 @@ async def list_agents(user: CurrentUser, relay: RelayDep) -> list[dict[str, Any]
                             **({"disabledReason": ps.disabled_reason} if ps and not ps.enabled else {})})
         out.append({"id": agent.id, "name": agent.name, "description": agent.description,
                     "costTier": agent.cost_tier, "defaultProvider": agent.primary.provider,
-                    "supportedProviders": options, "config": saved.get(agent.id)})
-    return out
+                    "supportedProviders": options, "config": saved.get(agent.id), **_agent_format(agent)})
+    return _json(out)
+
+
+def _agent_format(agent: Agent) -> dict[str, Any]:
+    out = agent.output_format
+    return {"tools": [t.model_dump() for t in agent.tools],
+            "outputFormat": None if out is None else out.model_dump(by_alias=True)}
 
 
 async def _turns(relay: Relay, body: AskAgent, user_id: str) -> tuple[list[Message], str | None, str | None]:
     """(turns, system text from `system` history turns, the conversation continued)."""
-    if not body.message.strip():
-        raise InvalidRequest("message must be a non-empty string", "message")
+    message = body.user_message()
+    agent = relay.agents.get(body.agentId)
+    if agent is not None:
+        body.check_tool_choice(agent.tools)
     cid = body.conversationId
     if cid is None:
-        history = [Message(t.role, t.content) for t in body.conversationHistory or [] if t.role != "system"]
-        system = [t.content for t in body.conversationHistory or [] if t.role == "system"]
+        given = body.conversationHistory or []
+        kept = [(i, t) for i, t in enumerate(given) if t.role != "system"]
+        history = [t.message() for _, t in kept]
+        system = [t.system_text() for t in given if t.role == "system"]
+        fields = [f"conversationHistory.{i}.content" for i, _ in kept]
     else:
         found = await relay.ledger.conversations.history(cid, user_id)  # type: ignore[union-attr]
         if found is None:
@@ -115,18 +96,34 @@ async def _turns(relay: Relay, body: AskAgent, user_id: str) -> tuple[list[Messa
         if agent_id != body.agentId:
             raise Problem(400, f"conversation {cid!r} is with agent {agent_id!r}", field="conversationId",
                           code="conversation-agent-mismatch")
-        system = []
-    return [*history, Message("user", body.message)], "\n\n".join(system) or None, cid
+        system, fields = [], ["conversationId"] * len(history)
+    turns = [*history, message]
+    check_tool_turns(turns, lambda i: fields[i] if i < len(fields) else "message")
+    return turns, "\n\n".join(system) or None, cid
 
 
-async def _remember(relay: Relay, user_id: str, body: AskAgent, cid: str | None, outcome: Outcome) -> str:
+def _title(message: Message) -> str:
+    text = " ".join(message.text.split())
+    if text:
+        return text[:TITLE_CHARS]
+    kinds = sorted({type(p).__name__ for p in message.parts})
+    return "[" + ", ".join(kinds) + "]"
+
+
+async def _remember(relay: Relay, user_id: str, body: AskAgent, cid: str | None, outcome: Outcome,
+                    message: Message) -> str:
+    """Store the exchange: the user's turn with its parts, and the answer (its text, tool calls and
+    reasoning; only its text when a stream broke, as partial tool calls cannot be sent back)."""
     store = relay.ledger.conversations  # type: ignore[union-attr]
     if cid is None:
-        cid = await store.create(user_id, body.agentId, body.message[:80])
-    turns = [StoredTurn("user", body.message, request_id=outcome.request_id)]
+        cid = await store.create(user_id, body.agentId, _title(message))
+    turns = [StoredTurn.of(message, request_id=outcome.request_id)]
     resp = outcome.response
-    if resp is not None and resp.text:
-        turns.append(StoredTurn("assistant", resp.text, resp.provider, resp.model, outcome.request_id))
+    if resp is not None:
+        if outcome.error is None and (resp.text or resp.tool_calls):
+            turns.append(StoredTurn.of(resp.message, resp.provider, resp.model, outcome.request_id))
+        elif resp.text:
+            turns.append(StoredTurn("assistant", resp.text, resp.provider, resp.model, outcome.request_id))
     await store.append(cid, turns)
     return cid
 
@@ -141,47 +138,72 @@ def _sse(event: str, data: Any) -> bytes:
 
 @router.post("/agents", summary="Ask an agent", response_model=AgentAnswer,
              responses={200: {"content": {"text/event-stream": {}},
-                              "description": "The answer, or with `stream` an SSE stream of `attempt`, `delta`, "
-                                             "then `done` or `error` events"},
+                              "description": "The answer, or with `stream` an SSE stream: `attempt` (a link tried "
+                                             "or skipped), `delta` {text}, `toolCall` {index, id, name}, "
+                                             "`toolCallDelta` {index, arguments}, `reasoning` {text}, then `done` "
+                                             "(the answer) or `error`"},
                         404: {"description": "Unknown agent or conversation"},
                         429: {"description": "Rate limited"}, 502: {"description": "No provider answered"}})
 async def ask_agent(body: AskAgent, request: Request, user: CurrentUser, relay: RelayDep) -> Response:
     turns, system, cid = await _turns(relay, body, user.user_id)
-    run = relay.run(user, AGENT_PREFIX + body.agentId, turns, RequestOptions(
-        system=system, max_tokens=body.maxTokens, temperature=body.temperature,
-        prefer_provider=body.preferredProvider, prefer_model=body.preferredModel,
-        request_id=request.state.request_id, target_field="agentId"))
+    message = turns[-1]
+    run = relay.run(user, AGENT_PREFIX + body.agentId, turns, body.options(system, request.state.request_id))
     if not (body.stream or "text/event-stream" in request.headers.get("accept", "")):
         outcome = await run
         if outcome.error is not None:
-            raise outcome.error
-        return _json(_answer(outcome, await _remember(relay, user.user_id, body, cid, outcome)))
+            raise _problem(outcome.error)
+        return _json(_answer(outcome, await _remember(relay, user.user_id, body, cid, outcome, message)))
     events = aiter(run)
     first = await anext(events)  # a request that cannot be served raises here, as an ordinary HTTP error
-    return StreamingResponse(_frames(relay, user, body, cid, first, events), media_type="text/event-stream",
+    return StreamingResponse(_frames(relay, user, body, cid, message, first, events), media_type="text/event-stream",
                              headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 
 
-async def _frames(relay: Relay, user: Principal, body: AskAgent, cid: str | None, first: Any,
+def _problem(error: Exception) -> Problem:
+    """The error as the HTTP problem it means, naming this API's field for a setting no link can take."""
+    p = as_problem(error)
+    if p.code == "unsupported-parameter" and p.field is not None:
+        p.field = _FIELDS.get(p.field, p.field)
+    return p
+
+
+def _frame(event: Any) -> bytes | None:
+    """The SSE frame of a stream event (None: it needs none)."""
+    kind = type(event)
+    if kind is TextDelta:
+        return _sse("delta", {"text": event.text})
+    if kind is ToolCallStart:
+        return _sse("toolCall", {"index": event.index, "id": event.id, "name": event.name})
+    if kind is ToolCallDelta:
+        return _sse("toolCallDelta", {"index": event.index, "arguments": event.arguments})
+    if kind is ReasoningDelta:
+        return _sse("reasoning", {"text": event.text}) if event.text else None
+    if kind is AttemptEvent:
+        return _sse("attempt", {"attempt": event.attempt.position, **event.attempt.to_dict()})
+    return None  # the end of a tool call, usage: the `done` answer carries them
+
+
+async def _frames(relay: Relay, user: Principal, body: AskAgent, cid: str | None, message: Message, first: Any,
                   events: AsyncIterator[Any]) -> AsyncIterator[bytes]:
     try:
         event = first
         while True:
-            if isinstance(event, TextDelta):
-                yield _sse("delta", {"text": event.text})
-            elif isinstance(event, AttemptEvent):
-                yield _sse("attempt", {"attempt": event.attempt.position, **event.attempt.to_dict()})
-            elif isinstance(event, Outcome):
-                if event.text or event.error is None:
-                    cid = await _remember(relay, user.user_id, body, cid, event)
+            if isinstance(event, Outcome):
+                resp = event.response
+                if event.error is None or (resp is not None and resp.text):
+                    cid = await _remember(relay, user.user_id, body, cid, event, message)
                 if event.error is None:
                     yield _sse("done", _answer(event, cid))
                 else:
-                    p = as_problem(event.error)
+                    p = _problem(event.error)
                     kind = getattr(event.error, "kind", None)
                     yield _sse("error", {"error": str(event.error), "errorKind": kind.value if kind else None,
                                          "status": p.status, **_answer(event, cid)})
                 return
+            frame = _frame(event)
+            if frame is not None:
+                yield frame
             event = await anext(events)
     finally:  # the client went away, or we are done: either way the upstream call ends now
         await events.aclose()  # type: ignore[attr-defined]
+

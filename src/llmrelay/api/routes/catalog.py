@@ -1,12 +1,12 @@
 """`/api/ai/models` and `/api/ai/providers`: what can be used, what it costs, and how it is doing.
 
 `GET /api/ai/models` lists every model llmrelay knows: the catalog's (context window, output
-limit) and the price table's, with the price in effect now per 1M tokens as exact decimal
-strings.  A provider-wide price row (model `*`) is not listed as a model of its own, but it
-prices that provider's models that have no row of their own: every Ollama model is free, so
-`ollama/mistral` shows price 0 and tier `free`, and so would any other Ollama model you run.
-A model the catalog does not know has null limits; a model no price covers has a null price
-and cost tier (its calls are recorded as unpriced).
+limit, capability flags: tools, vision, JSON output) and the price table's, with the price in
+effect now per 1M tokens as exact decimal strings.  A provider-wide price row (model `*`) is not
+listed as a model of its own, but it prices that provider's models that have no row of their own:
+every Ollama model is free, so `ollama/mistral` shows price 0 and tier `free`, and so would any
+other Ollama model you run.  A model the catalog does not know has null limits and capabilities;
+a model no price covers has a null price and cost tier (its calls are recorded as unpriced).
 
 `GET /api/ai/providers` shows each provider's state: enabled (or why not), base URL, each
 model whose circuit is not closed, and from the ledger over the last `window` minutes (every
@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator, BaseModel, Field
 from starlette.responses import Response
 
 from ... import catalog
@@ -53,6 +53,14 @@ class RecentCalls(BaseModel):
     p50LatencyMs: int | None
 
 
+class Capabilities(BaseModel):
+    """What the model can take, from the catalog (a flag is null when not known)."""
+
+    tools: bool | None = Field(description="Takes tool definitions and calls tools")
+    vision: bool | None = Field(description="Takes images")
+    json_: bool | None = Field(alias="json", description="Answers in JSON that fits a schema")
+
+
 class ModelOut(BaseModel):
     provider: str
     model: str
@@ -60,6 +68,7 @@ class ModelOut(BaseModel):
     costTier: Literal["free", "low", "medium", "high"] | None
     contextWindow: int | None
     maxOutputTokens: int | None
+    capabilities: Capabilities | None = Field(description="null when the catalog does not know the model")
     enabled: bool
     disabledReason: str | None
     recent: RecentCalls
@@ -98,7 +107,8 @@ def _tier(price: Price | None) -> str | None:
     return catalog.cost_tier(v["input"], v["output"])
 
 
-@router.get("/models", summary="Every known model: price per 1M tokens, cost tier, limits, enabled, recent latency",
+@router.get("/models", summary="Every known model: price per 1M tokens, cost tier, limits, capabilities, enabled, "
+                                "recent latency",
             response_model=list[ModelOut])
 async def list_models(user: CurrentUser, relay: RelayDep,
                       provider: Annotated[ProviderName | None, Query(description="Only this provider's models")] = None,
@@ -122,6 +132,7 @@ async def list_models(user: CurrentUser, relay: RelayDep,
             "costTier": _tier(price),
             "contextWindow": facts.context_window if facts else None,
             "maxOutputTokens": facts.max_output_tokens if facts else None,
+            "capabilities": facts.capabilities() if facts else None,
             "enabled": bool(ps and ps.enabled),
             "disabledReason": None if ps is None or ps.enabled else ps.disabled_reason,
             "recent": _recent(window, health.get((prov, model))),

@@ -1,6 +1,8 @@
 """`/api/ai/conversations/{id}`: a stored conversation's messages, so that a page (or any client)
-can show a conversation it continues by `conversationId`.  Only its owner may read it; anyone
-else gets the same 404 as for an id that does not exist."""
+can show a conversation it continues by `conversationId`.  Each message has its text as `content`
+and, when it holds more than text (images, tool calls, tool results, reasoning), its `parts` in the
+JSON form the agents API takes.  Only its owner may read it; anyone else gets the same 404 as for
+an id that does not exist."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from ...ledger.records import request_summaries
+from ..agent_codec import AnyPart
 from ..deps import CurrentUser, RelayDep
 from ..errors import ApiRoute, Problem
 
@@ -45,7 +48,10 @@ class AnswerUsage(BaseModel):
 
 class StoredMessage(BaseModel):
     role: str
-    content: str
+    content: str = Field(description="The message's text")
+    parts: list[AnyPart] | None = Field(None, description=(
+        "Present when the message holds more than text: its parts (text, image, toolCall, toolResult, "
+        "reasoning) as POST /api/ai/agents takes them"))
     provider: str | None
     model: str | None
     requestId: str | None
@@ -77,8 +83,9 @@ async def get_conversation(conversationId: Annotated[str, Path(min_length=1, max
         raise Problem(404, f"no conversation {conversationId!r}", field="conversationId",
                       code="unknown-conversation")
     conv, rows = found
-    messages = [{"role": m.role, "content": m.content, "provider": m.provider, "model": m.model,
-                 "requestId": m.request_id, "createdAt": _iso(m.created_at)} for m in rows]
+    messages = [{"role": m.role, "content": m.content, **({"parts": m.parts} if m.parts else {}),
+                 "provider": m.provider, "model": m.model, "requestId": m.request_id,
+                 "createdAt": _iso(m.created_at)} for m in rows]
     async with ledger.sessions() as s:  # type: ignore[union-attr]
         usage = await request_summaries(s, user.user_id, [m["requestId"] for m in messages
                                                           if m["role"] == "assistant" and m["requestId"]])

@@ -2,9 +2,10 @@
  * answers first, the model selector), its chat (chat.js) and its fallback chain editor (chain.js).
  *
  * Data: GET /api/ai/agents (agents, their links with enabled/disabledReason, your saved config),
- * GET /api/ai/models (prices, tiers, context windows, each model's median latency over the last
- * day), GET /api/ai/providers (each provider's over the last hour: the speed indicator's fallback). Choosing a model saves it as the
- * primary through POST /api/ai/config, keeping the rest of the chain.
+ * GET /api/ai/models (prices, tiers, context windows, capability flags, each model's median latency
+ * over the last day), GET /api/ai/providers (each provider's over the last hour: the speed indicator's
+ * fallback). Choosing a model saves it as the primary through POST /api/ai/config, keeping the rest of
+ * the chain. The chat offers image attachments when the model that answers first takes images.
  */
 "use strict";
 
@@ -61,6 +62,31 @@
       "●".repeat(level) + "○".repeat(3 - level), ` ${word} · ${LR.ms(p50)}` + (own ? "" : " (provider)"));
   }
 
+  const CAPS = [["tools", "tools", "Calls tools"], ["vision", "vision", "Takes images"],
+                ["json", "JSON", "Answers in JSON that fits a schema"]];
+
+  /** The model's capability flags as small badges: one for each it has; unknown when the catalog
+   * does not know the model. */
+  function capBadges(info) {
+    const caps = info.capabilities;
+    if (!caps) {
+      return el("span", { class: "caps" },
+        el("span", { class: "cap cap-unknown", title: "llmrelay does not know what this model can take" }, "?"));
+    }
+    return el("span", { class: "caps" }, CAPS.filter(([key]) => caps[key]).map(([key, label, title]) =>
+      el("span", { class: `cap cap-${key}`, title, dataset: { cap: key } }, label)));
+  }
+
+  /** Whether the agent's chat may attach images: the model that answers first must take them. */
+  function imageSupport(agent) {
+    const first = firstUsable(agent);
+    const info = modelInfo(first.provider, first.model);
+    const caps = info.capabilities;
+    if (caps && caps.vision) return { ok: true, reason: "" };
+    const why = caps ? "takes no images" : "is not known to take images";
+    return { ok: false, reason: `${linkKey(first)}, which answers first, ${why}: choose a model with vision to attach one.` };
+  }
+
   function price(info) {
     const p = info.pricePer1M;
     if (!p) return el("span", { class: "price muted" }, "no price known");
@@ -91,7 +117,7 @@
       el("input", { type: "radio", name, id, value: linkKey(link), checked: chosen, disabled: !status.enabled,
                     dataset: { provider: link.provider, model: link.model } }),
       el("label", { for: id },
-        el("span", { class: "opt-name" }, linkKey(link)), " ", LR.tierBadge(info.costTier),
+        el("span", { class: "opt-name" }, linkKey(link)), " ", LR.tierBadge(info.costTier), " ", capBadges(info),
         el("span", { class: "opt-facts" }, price(info),
           el("span", { class: "ctx" }, info.contextWindow ? `${LR.tokensShort(info.contextWindow)} context` : "context ?"),
           speed(info)),
@@ -152,7 +178,7 @@
     const wrap = el("details", { class: "selector-wrap", id: "model-selector-wrap", open: open ? open.open : false },
       el("summary", { class: "model-badge", title: "Change the primary model" },
         el("span", { class: "label" }, "Model"), " ", el("strong", { id: "current-model" }, linkKey(first)), " ",
-        LR.tierBadge(info.costTier)),
+        LR.tierBadge(info.costTier), " ", capBadges(info)),
       selector(agent));
     return el("header", { class: "agent-header" },
       el("div", { class: "agent-title" }, el("h2", {}, agent.name), " ", LR.tierBadge(agent.costTier)),
@@ -172,11 +198,12 @@
     if (keepChat && oldHeader && oldChain) {
       oldHeader.replaceWith(newHeader);
       oldChain.replaceWith(chainBox);
+      if (state.chat) state.chat.setImageSupport(imageSupport(agent));
       return;
     }
     const chatBox = el("div", { class: "chat" });
     panel.replaceChildren(newHeader, chainBox, chatBox);
-    state.chat = new LR.Chat(chatBox, agent, state.userId);
+    state.chat = new LR.Chat(chatBox, agent, state.userId, { images: imageSupport(agent) });
     state.chat.restore();
   }
 

@@ -2,11 +2,17 @@
  *
  * Sending posts to /api/ai/agents with stream:true and reads the SSE frames from the response
  * body (EventSource cannot POST): `attempt` shows which link is being tried, each `delta`'s text is
- * appended to a text node as it arrives, `done` replaces it with the rendered Markdown (see
- * markdown.js) and adds the badge, `error` shows why no link answered.
+ * appended to a text node as it arrives, `toolCall` / `toolCallDelta` fill a tool-call block and
+ * `reasoning` a reasoning block (tools.js), `done` replaces the text with the rendered Markdown (see
+ * markdown.js), redraws the tool calls pretty-printed and adds the badge, `error` shows why no link
+ * answered.
  *
- * The conversation id is kept in localStorage per user and agent, and the messages are read back
- * from GET /api/ai/conversations/{id} after a reload.
+ * The message is a string, or parts when it carries images (attach.js) or tool results: after an
+ * answer that called tools the composer asks for what each returned (nothing is ever run here).
+ *
+ * The conversation id is kept in localStorage per user and agent, and the messages (with their
+ * images, tool calls and tool results) are read back from GET /api/ai/conversations/{id} after a
+ * reload.
  */
 "use strict";
 
@@ -68,25 +74,37 @@
     return row;
   }
 
+  /** The tool calls of an assistant turn's stored parts, as the answer's `toolCalls`. */
+  const callsOf = (parts) => (parts || []).filter((p) => p.type === "toolCall");
+
   class Chat {
-    constructor(root, agent, userId) {
+    /** opts.images: {ok, reason}: whether the agent's serving model takes images (and why not). */
+    constructor(root, agent, userId, opts = {}) {
       this.root = root;
       this.agent = agent;
       this.storageKey = `llmrelay.conversation.${userId}.${agent.id}`;
       this.conversationId = localStorage.getItem(this.storageKey);
       this.busy = null;
+      this.pending = [];  // the tool calls of the last answer, still waiting for their results
       this.build();
+      this.setImageSupport(opts.images || { ok: false, reason: "" });
     }
 
     build() {
       this.log = el("ol", { class: "chat-log plain", "aria-live": "polite", "aria-label": "Conversation" });
-      this.input = el("textarea", { id: "chat-input", name: "message", rows: 3, required: true,
+      this.input = el("textarea", { id: "chat-input", name: "message", rows: 3,
                                     placeholder: `Message ${this.agent.name}…` });
+      this.results = el("div", { class: "tool-results-form", hidden: true });
+      this.attachments = new LR.Attachments(this.input);
       this.sendButton = el("button", { type: "submit", class: "primary" }, "Send");
       this.form = el("form", { class: "composer", onsubmit: (e) => { e.preventDefault(); this.send(); } },
+        this.results,
         el("label", { for: "chat-input", class: "visually-hidden" }, "Message"),
         this.input,
+        this.attachments.list,
         el("div", { class: "composer-actions" },
+          this.attachments.control,
+          el("span", { class: "spacer" }),
           el("button", { type: "button", class: "secondary", onclick: () => this.reset() }, "New conversation"),
           this.sendButton));
       this.input.addEventListener("keydown", (e) => {
@@ -95,15 +113,24 @@
       this.root.replaceChildren(this.log, this.form);
     }
 
+    setImageSupport(support) {
+      this.attachments.setSupport(support);
+    }
+
     async restore() {
       if (!this.conversationId) return;
       try {
         const conv = await LR.api(`/api/ai/conversations/${encodeURIComponent(this.conversationId)}`);
+        const names = {};  // call id -> tool name, for the results that answer them
+        let last = null;
         for (const m of conv.messages) {
-          if (m.role === "user") this.addUser(m.content);
+          if (m.role === "user") this.addUser(m.content, m.parts, names);
           else if (m.role === "assistant") {
             const bubble = this.addAssistant();
-            this.finish(bubble, m.content, null);
+            const calls = callsOf(m.parts);
+            for (const c of calls) names[c.id] = c.name;
+            this.finish(bubble, m.content, null, { toolCalls: calls,
+              reasoning: (m.parts || []).filter((p) => p.type === "reasoning") });
             // the badge again, from the ledger's rows of that request (just provider and model
             // while they are still being written)
             bubble.meta.replaceChildren(m.usage
@@ -111,7 +138,9 @@
               : el("div", { class: "answer-badge restored" },
                 el("span", { class: "b-provider" }, m.provider || "?"), el("span", { class: "b-model" }, m.model || "?")));
           }
+          last = m;
         }
+        this.setPending(last && last.role === "assistant" ? callsOf(last.parts) : []);
         this.scroll();
       } catch (err) {
         if (err.status === 404) this.forget();
@@ -127,29 +156,56 @@
     reset() {
       if (this.busy) this.busy.abort();
       this.forget();
+      this.setPending([]);
+      this.attachments.take();
       this.log.replaceChildren();
       this.input.focus();
     }
 
-    addUser(text) {
-      const body = el("div", { class: "msg-body" }, text);
-      this.log.append(el("li", { class: "msg user" }, el("div", { class: "who" }, "You"), body));
+    /** The last answer called tools: the composer asks for what each returned (llmrelay runs none). */
+    setPending(calls) {
+      this.pending = calls || [];
+      this.results.hidden = this.pending.length === 0;
+      this.results.replaceChildren(...(this.pending.length ? [
+        el("p", { class: "hint" }, `The answer called ${this.pending.length === 1 ? "a tool" : `${this.pending.length} tools`}. `
+          + "llmrelay runs no tool: write what each returned to go on, or start a new conversation."),
+        ...this.pending.map((c, i) => el("div", { class: "tool-result-field" },
+          el("label", { for: `tool-result-${i}` }, "Result of ", el("code", {}, c.name)),
+          el("textarea", { id: `tool-result-${i}`, rows: 2, dataset: { callId: c.id, tool: c.name } }))),
+      ] : []));
+    }
+
+    addUser(text, parts, names = {}) {
+      const extras = [];
+      for (const p of parts || []) {
+        if (p.type === "image") extras.push(LR.imageView(p));
+        else if (p.type === "toolResult") extras.push(LR.toolResultBlock(p, names[p.callId]));
+      }
+      const body = el("div", { class: "msg-body" }, text || "");
+      this.log.append(el("li", { class: "msg user" }, el("div", { class: "who" }, "You"), body,
+        extras.length ? el("div", { class: "msg-extras" }, extras) : null));
     }
 
     addAssistant() {
       const text = document.createTextNode("");
       const body = el("div", { class: "msg-body streaming" }, text);
       const status = el("div", { class: "msg-status muted" });
+      const tools = el("div", { class: "msg-tools" });
       const meta = el("div", { class: "msg-meta" });
-      const item = el("li", { class: "msg assistant" }, el("div", { class: "who" }, this.agent.name), status, body, meta);
+      const item = el("li", { class: "msg assistant" }, el("div", { class: "who" }, this.agent.name), status, body,
+        tools, meta);
       this.log.append(item);
-      return { item, body, text, status, meta };
+      return { item, body, text, status, tools, meta, calls: [], reasoning: null };
     }
 
-    finish(bubble, fullText, meta) {
+    /** The answer in full: its text as Markdown, its reasoning and tool calls as blocks. */
+    finish(bubble, fullText, meta, extras = {}) {
       bubble.body.classList.remove("streaming");
-      bubble.body.replaceChildren(LR.markdown(fullText));
+      bubble.body.replaceChildren(LR.markdown(fullText || ""));
       bubble.status.textContent = "";
+      const blocks = [...(extras.reasoning || []).filter((r) => r.text).map((r) => LR.reasoningBlock(r.text)),
+                      ...(extras.toolCalls || []).map((c) => LR.toolCallBlock(c))];
+      if (blocks.length || extras.toolCalls) bubble.tools.replaceChildren(...blocks);
       if (meta) bubble.meta.replaceChildren(badge(meta));
     }
 
@@ -158,11 +214,24 @@
       if (last) last.scrollIntoView({ block: "end" });
     }
 
+    /** What the composer holds as the message: a string, or parts when it carries images or tool results. */
+    compose() {
+      const text = this.input.value.trim();
+      const results = [...this.results.querySelectorAll("textarea")].map((t) =>
+        ({ type: "toolResult", callId: t.dataset.callId, content: t.value }));
+      const images = this.attachments.items.length ? this.attachments.take() : [];
+      if (!results.length && !images.length) return { message: text, text, results, images };
+      return { message: [...results, ...(text ? [{ type: "text", text }] : []), ...images], text, results, images };
+    }
+
     async send() {
-      const message = this.input.value.trim();
-      if (!message || this.busy) return;
+      if (this.busy) return;
+      if (!this.input.value.trim() && !this.attachments.items.length && !this.pending.length) return;
+      const { message, text, results, images } = this.compose();
       this.input.value = "";
-      this.addUser(message);
+      const names = Object.fromEntries(this.pending.map((c) => [c.id, c.name]));
+      this.setPending([]);
+      this.addUser(text, [...images, ...results], names);
       const bubble = this.addAssistant();
       bubble.status.textContent = "Waiting for the first link…";
       this.busy = new AbortController();
@@ -173,17 +242,11 @@
       try {
         const response = await LR.api("/api/ai/agents", { method: "POST", body, raw: true, signal: this.busy.signal });
         for await (const { event, data } of sseEvents(response)) {
-          if (event === "attempt") {
-            bubble.status.textContent = data.status === "skipped"
-              ? `Skipped ${data.provider}/${data.model}: ${data.error || data.errorKind}`
-              : `${data.provider}/${data.model}: ${data.status}${data.errorKind ? ` (${data.errorKind})` : ""}`;
-          } else if (event === "delta") {
-            full += data.text;
-            bubble.text.appendData(data.text);
-            bubble.status.textContent = "";
-          } else if (event === "done") {
+          this.onEvent(bubble, event, data, (piece) => { full += piece; });
+          if (event === "done") {
             this.remember(data.conversationId);
-            this.finish(bubble, data.response, data);
+            this.finish(bubble, data.response, data, { toolCalls: data.toolCalls || [], reasoning: data.reasoning });
+            this.setPending(data.toolCalls || []);
           } else if (event === "error") {
             this.remember(data.conversationId);
             this.failed(bubble, full, data);
@@ -201,6 +264,33 @@
       } finally {
         this.busy = null;
         this.sendButton.disabled = false;
+      }
+    }
+
+    /** One stream event while the answer comes in: which link is tried, text, tool calls, reasoning. */
+    onEvent(bubble, event, data, keep) {
+      if (event === "attempt") {
+        bubble.status.textContent = data.status === "skipped"
+          ? `Skipped ${data.provider}/${data.model}: ${data.error || data.errorKind}`
+          : `${data.provider}/${data.model}: ${data.status}${data.errorKind ? ` (${data.errorKind})` : ""}`;
+      } else if (event === "delta") {
+        keep(data.text);
+        bubble.text.appendData(data.text);
+        bubble.status.textContent = "";
+      } else if (event === "toolCall") {
+        const block = LR.toolCallBlock({ id: data.id, name: data.name, arguments: "" });
+        bubble.calls[data.index] = block;
+        bubble.tools.append(block);
+        bubble.status.textContent = "";
+      } else if (event === "toolCallDelta") {
+        const block = bubble.calls[data.index];
+        if (block) block.appendArguments(data.arguments);
+      } else if (event === "reasoning") {
+        if (!bubble.reasoning) {
+          bubble.reasoning = LR.reasoningBlock("");
+          bubble.tools.prepend(bubble.reasoning);
+        }
+        bubble.reasoning.appendText(data.text);
       }
     }
 
