@@ -11,7 +11,8 @@ from pathlib import Path
 import llmrelay
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "redaction", "version", "content"),  # depend on nothing of ours (content: message parts)
+    ("errors", "redaction", "version", "content", "calls"),  # nothing of ours but each other (no loops):
+                                        # the errors, message parts (content), one provider call (calls)
     ("types",),                         # the vocabulary every layer speaks
     ("providers",),                     # adapters: wire formats in, unified types out; they declare themselves
     ("config", "catalog", "agents"),    # settings, model facts, agents: read the providers' declarations

@@ -26,29 +26,26 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import replace
 from typing import Any, Literal
 
-from .agents import Agent, load_agents
-from .config import Settings, load_settings
-from .content import part_from_json
-from .ledger import Ledger
-from .ledger.charges import Charge, total_cost
-from .providers.base import Provider, Timeouts
-from .providers.registry import build_providers, known_providers
-from .redaction import without_credentials
-from .routing.breaker import CircuitBreaker
-from .routing.fallback import FallbackExecutor
-from .routing.fit import Fit
-from .routing.guards import Guard, RateLimits
-from .routing.policy import Policy
-from .routing.targets import AGENT_PREFIX, Targets
-from .types import (
+from ..agents import Agent, load_agents
+from ..config import Settings, load_settings
+from ..ledger import Ledger
+from ..ledger.charges import Charge
+from ..providers.base import Provider, Timeouts
+from ..providers.registry import build_providers, known_providers
+from ..redaction import without_credentials
+from ..routing.breaker import CircuitBreaker
+from ..routing.fallback import FallbackExecutor
+from ..routing.fit import Fit
+from ..routing.guards import Guard, RateLimits
+from ..routing.policy import Policy
+from ..routing.targets import AGENT_PREFIX, Targets
+from ..types import (
     NO_SAMPLING,
     Attempt,
     AttemptEvent,
     ChatRequest,
-    Image,
     InvalidRequest,
     Message,
     Outcome,
@@ -58,26 +55,23 @@ from .types import (
     Principal,
     ProviderError,
     ProviderStatus,
-    Reasoning,
     RequestContext,
     RequestOptions,
     Sampling,
     Target,
-    Text,
-    TextDelta,
     Tool,
-    ToolCall,
     ToolChoice,
-    ToolResult,
     UnknownAgent,
     needs_of,
-    new_request_id,
 )
+from .ask import ask, tool_choice_of
+from .run import Run
 
 log = logging.getLogger("llmrelay")
 
 AttemptObserver = Callable[[RequestContext, Attempt], None]
-RelayEvent = AttemptEvent | TextDelta | Outcome
+RelayEvent = AttemptEvent | OutputEvent | Outcome
+"""What iterating a `Run` yields: attempts as they end, the answer as it comes, then one `Outcome`."""
 _PRINCIPAL_TTL = 5.0
 _background: set[asyncio.Task] = set()
 
@@ -226,10 +220,10 @@ class Relay:
         `outcome.response.tool_calls` (send their `ToolResult`s as the next message, with
         `outcome.history`)."""
         who = await self.principal(user)
-        outcome = await self.run(who, AGENT_PREFIX + agent_id, *_ask(message, history, RequestOptions(
+        outcome = await self.run(who, AGENT_PREFIX + agent_id, *ask(message, history, RequestOptions(
             prefer_provider=preferred_provider, prefer_model=preferred_model, max_tokens=max_tokens,
             temperature=temperature, request_id=request_id, target_field="agentId", tools=tuple(tools),
-            tool_choice=_tool_choice(tool_choice), parallel_tool_calls=parallel_tool_calls, output=output,
+            tool_choice=tool_choice_of(tool_choice), parallel_tool_calls=parallel_tool_calls, output=output,
             sampling=sampling)))
         if outcome.error is not None:
             raise outcome.error
@@ -247,10 +241,10 @@ class Relay:
         `ToolCallStart` / `ToolCallDelta` / `ToolCallEnd`, `ReasoningDelta`), then one `Outcome`.
         The arguments are `chat`'s."""
         who = await self.principal(user)
-        run = self.run(who, AGENT_PREFIX + agent_id, *_ask(message, history, RequestOptions(
+        run = self.run(who, AGENT_PREFIX + agent_id, *ask(message, history, RequestOptions(
             prefer_provider=preferred_provider, prefer_model=preferred_model, max_tokens=max_tokens,
             temperature=temperature, request_id=request_id, target_field="agentId", tools=tuple(tools),
-            tool_choice=_tool_choice(tool_choice), parallel_tool_calls=parallel_tool_calls, output=output,
+            tool_choice=tool_choice_of(tool_choice), parallel_tool_calls=parallel_tool_calls, output=output,
             sampling=sampling)))
         async with aclosing(aiter(run)) as events:
             async for event in events:
@@ -304,180 +298,6 @@ class Relay:
         return True, round((time.monotonic() - t0) * 1000), resp.model
 
 
+
+
 _NO_OPTIONS = RequestOptions()
-
-
-class Run:
-    """One request on its way through `Relay.run`.  Await it (one non-streaming provider call per
-    attempt) or iterate it (streaming: `AttemptEvent`s and `TextDelta`s, then one `Outcome`), once.
-
-    A request that cannot be served as asked (unknown target, bad turns, over a rate limit) raises
-    from the await, or from the first step of the iteration, before any provider is called; after
-    that it always ends in an `Outcome`, whose `error` is set when no link answered.  While it
-    streams, `link` and `fallback_used` name the serving link from its first text on (the /v1
-    stream's headers go out then)."""
-
-    __slots__ = ("_relay", "_used", "fallback_used", "link", "options", "principal", "request_id", "target",
-                 "turns")
-
-    def __init__(self, relay: Relay, principal: Principal | None, target: str, turns: Sequence[Message],
-                 options: RequestOptions) -> None:
-        self._relay = relay
-        self.principal, self.target, self.turns, self.options = principal, target, turns, options
-        self.request_id = options.request_id or new_request_id()
-        self.link: Any = None
-        self.fallback_used = False
-        self._used = False
-
-    def __await__(self):  # type: ignore[no-untyped-def]
-        return self._complete().__await__()
-
-    def __aiter__(self) -> AsyncIterator[RelayEvent]:
-        return self._stream()
-
-    def _claim(self) -> None:
-        if self._used:
-            raise RuntimeError("a Run is awaited or iterated once")
-        self._used = True
-
-    async def _prepare(self) -> tuple[Target, ChatRequest, RequestContext]:
-        relay, who, opts = self._relay, self.principal, self.options
-        if not relay._started:
-            await relay.start()
-        user_id = who.user_id if who is not None else None
-        target = await relay.targets.resolve(self.target, user_id, fallbacks=opts.fallbacks,
-                                             prefer_provider=opts.prefer_provider, prefer_model=opts.prefer_model,
-                                             field=opts.target_field)
-        request = relay.request(target, self.turns, opts)
-        if who is not None:
-            await relay.guard.admit(who)
-        return target, request, RequestContext(self.request_id, target.agent_id, user_id)
-
-    def _finish(self, outcome: Outcome, request: ChatRequest, ctx: RequestContext, charges: list[Charge],
-                t0: float) -> Outcome:
-        outcome.request_id, outcome.agent_id = ctx.request_id, ctx.agent_id
-        outcome.cost_usd = total_cost(charges) if self._relay.ledger is not None else None
-        outcome.generation_time_ms = round((time.monotonic() - t0) * 1000)
-        outcome.turns = request.messages
-        self.link, self.fallback_used = outcome.link, outcome.fallback_used
-        return outcome
-
-    async def _complete(self) -> Outcome:
-        self._claim()
-        relay = self._relay
-        target, request, ctx = await self._prepare()
-        attempts: list[Attempt] = []
-        charges: list[Charge] = []
-        t0 = time.monotonic()
-        try:
-            outcome = await relay.executor.complete(target.links, request, relay.observer(ctx, attempts, charges))
-        except BaseException:  # cancelled: what the attempts used is still charged
-            await relay.spend_shielded(self.principal, attempts)
-            raise
-        await relay.spend(self.principal, attempts)
-        return self._finish(outcome, request, ctx, charges, t0)
-
-    async def _stream(self) -> AsyncIterator[RelayEvent]:
-        self._claim()
-        relay = self._relay
-        target, request, ctx = await self._prepare()
-        attempts: list[Attempt] = []
-        charges: list[Charge] = []
-        serving: list[Any] = []
-        t0 = time.monotonic()
-        events = relay.executor.stream(target.links, request, relay.observer(ctx, attempts, charges),
-                                       on_commit=serving.append)
-        spent = False
-        try:
-            async for event in events:
-                if type(event) is Outcome:
-                    spent = True
-                    await relay.spend(self.principal, attempts)
-                    yield self._finish(event, request, ctx, charges, t0)
-                    return
-                if self.link is None and serving:
-                    self.link = serving[0]
-                    self.fallback_used = next(i for i, x in enumerate(target.links) if x is self.link) > 0
-                yield event
-        finally:  # done, or the caller went away: either way the upstream call ends now
-            try:
-                await events.aclose()
-            finally:
-                if not spent:
-                    await relay.spend_shielded(self.principal, attempts)
-
-
-_USER_PARTS = (Text, Image, ToolResult)
-_ASSISTANT_PARTS = (Text, ToolCall, Reasoning)
-
-
-def _ask(message: str | Sequence[Part | Mapping[str, Any]], history: Sequence[Message | Mapping[str, Any]],
-         options: RequestOptions) -> tuple[list[Message], RequestOptions]:
-    """The turns and options of the Python API's one-message question: `system` turns of the
-    history join the system prompt, after the agent's own."""
-    if isinstance(message, str):
-        if not message.strip():
-            raise InvalidRequest("message must be a non-empty string", "message")
-        asked = Message("user", message)
-    else:
-        asked = Message("user", _parts(message, "message", "user"))
-        if all(type(p) is Text and not p.text.strip() for p in asked.parts):
-            raise InvalidRequest("message must hold some text, an image or a tool result", "message")
-    system: list[str] = []
-    turns: list[Message] = []
-    for i, item in enumerate(history):
-        where = f"history[{i}]"
-        if isinstance(item, Message):
-            role, content = item.role, item.parts
-        elif isinstance(item, Mapping):
-            role, content = item.get("role"), item.get("content")
-        else:
-            raise InvalidRequest(f"{where} must be a Message or an object with role and content", "conversationHistory")
-        if role not in ("user", "assistant", "system"):
-            raise InvalidRequest(f"{where}.role must be user, assistant or system, not {role!r}", "conversationHistory")
-        if isinstance(content, str):
-            parts: tuple[Part, ...] = (Text(content),)
-        elif isinstance(content, Sequence):
-            parts = _parts(content, f"{where}.content", role)
-        else:
-            raise InvalidRequest(f"{where}.content must be a string or a list of parts", "conversationHistory")
-        if role == "system":
-            system.append("".join(p.text for p in parts if type(p) is Text))
-        else:
-            turns.append(Message(role, parts))
-    turns.append(asked)
-    if system:
-        options = replace(options, system="\n\n".join(system))
-    return turns, options
-
-
-def _parts(items: Sequence[Part | Mapping[str, Any]], where: str, role: str) -> tuple[Part, ...]:
-    """Parts, or their JSON form, that a `role` turn may hold; InvalidRequest naming the one that is not."""
-    if not items:
-        raise InvalidRequest(f"{where} must hold at least one part", _field(where))
-    allowed = {"user": _USER_PARTS, "assistant": _ASSISTANT_PARTS, "system": (Text,)}[role]
-    out: list[Part] = []
-    for i, item in enumerate(items):
-        try:
-            part = part_from_json(item) if isinstance(item, Mapping) else item
-        except ValueError as exc:
-            raise InvalidRequest(f"{where}[{i}]: {exc}", _field(where)) from None
-        if not isinstance(part, allowed):
-            raise InvalidRequest(f"{where}[{i}]: a {role} turn holds {', '.join(t.__name__ for t in allowed)} "
-                                 f"parts, not {type(part).__name__}", _field(where))
-        out.append(part)
-    return tuple(out)
-
-
-def _field(where: str) -> str:
-    return "message" if where == "message" else "conversationHistory"
-
-
-def _tool_choice(choice: ToolChoice | str | None) -> ToolChoice | None:
-    """`auto`, `none` and `required` are modes; any other string names the one tool to call."""
-    if choice is None or isinstance(choice, ToolChoice):
-        return choice
-    return ToolChoice(choice) if choice in ("auto", "none", "required") else ToolChoice("tool", choice)  # type: ignore
-
-
-__all__ = ["Relay", "RelayEvent", "Run"]
