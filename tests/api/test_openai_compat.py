@@ -73,7 +73,7 @@ async def test_system_and_developer_messages_join_the_agents_prompt(client, keys
         {"role": "user", "content": [{"type": "text", "text": "Again"}]}]
     r = await client.post("/v1/chat/completions", headers=keys.auth("alice"),
                           json=ask("agent:web-dev-agent", messages, temperature=0.4, max_tokens=50, stop="END",
-                                   user="someone", logit_bias={"1": 2}))
+                                   user="someone", store=False, logprobs=None, n=1, modalities=["text"]))
     assert r.status_code == 200, r.text
     sent = fakes["anthropic"].requests[-1].body
     assert sent["system"].startswith("You are a senior web developer")
@@ -165,20 +165,35 @@ async def test_an_unknown_agent_or_model_is_404(client, keys):
     (ask("gpt-4o", []), "messages", "invalid_value", "at least 1"),
     (ask("gpt-4o", temperature=2.5), "temperature", "invalid_value", "less than or equal to 2"),
     (ask("gpt-4o", max_tokens=0), "max_tokens", "invalid_value", "greater than or equal to 1"),
-    (ask("gpt-4o", [{"role": "robot", "content": "x"}]), "messages[0].role", "invalid_value", "'user'"),
+    (ask("gpt-4o", [{"role": "robot", "content": "x"}]), "messages[0].role", "invalid_value", "'robot'"),
     (ask("gpt-4o", [{"role": "user", "content": "x"}, {"role": "tool", "content": "42", "tool_call_id": "c1"}]),
-     "messages[1]", "unsupported_message", "tool"),
-    (ask("gpt-4o", [{"role": "assistant", "content": None, "tool_calls": [{"id": "c1"}]}]), "messages[0]",
-     "unsupported_message", "tool"),
+     "messages[1].tool_call_id", "invalid_value", "answers no tool call"),
+    (ask("gpt-4o", [{"role": "assistant", "content": None, "tool_calls": [{"id": "c1"}]}]), "messages[0].tool_calls[0]",
+     "invalid_value", "function tool calls"),
+    (ask("gpt-4o", [{"role": "user", "content": "x"}, {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "user", "content": "y"}]),
+     "messages[1].tool_calls", "invalid_value", "unanswered: c1"),
     (ask("gpt-4o", [{"role": "user", "content": [{"type": "text", "text": "see"}, {
-        "type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]), "messages[0].content[1]",
-     "unsupported_content", "image_url"),
-    (ask("gpt-4o", [{"role": "user", "content": 5}]), "messages[0].content", "invalid_value", "not a int"),
-    (ask("gpt-4o", [{"role": "user"}]), "messages[0].content", "invalid_value", "missing"),
+        "type": "image_url", "image_url": {"url": "ftp://x/y.png"}}]}]), "messages[0].content[1].image_url.url",
+     "invalid_value", "http(s)"),
+    (ask("gpt-4o", [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]),
+     "messages[0].content[0]", "invalid_value", "'input_audio'"),
+    (ask("gpt-4o", [{"role": "user", "content": 5}]), "messages[0].content", "invalid_value", "a string or an array"),
+    (ask("gpt-4o", [{"role": "user"}]), "messages[0].content", "invalid_value", "a string or an array"),
     (ask("gpt-4o", [{"role": "system", "content": "only rules"}]), "messages", "invalid_value", "user or assistant"),
-    (ask("gpt-4o", tools=[{"type": "function", "function": {"name": "f"}}]), "tools", "unsupported_parameter", "tool"),
+    (ask("gpt-4o", tools=[{"type": "function", "function": {"name": "has space"}}]), "tools[0].function.name",
+     "invalid_value", "name"),
+    (ask("gpt-4o", tool_choice="always"), "tool_choice", "invalid_value", "auto"),
+    (ask("gpt-4o", response_format={"type": "json_schema", "json_schema": {"schema": {}}}),
+     "response_format.json_schema.name", "invalid_value", "name"),
+    (ask("gpt-4o", reasoning_effort="minimal"), "reasoning_effort", "invalid_value", "'low'"),
+    (ask("gpt-4o", top_p=1.5), "top_p", "invalid_value", "less than or equal to 1"),
+    (ask("gpt-4o", logit_bias={"abc": 1}), "logit_bias", "invalid_value", "pattern"),
+    (ask("gpt-4o", modalities=["text", "audio"]), "modalities", "unsupported_parameter", "only text"),
     (ask("gpt-4o", n=2), "n", "unsupported_parameter", "one answer"),
     (ask("gpt-4o", stop=["x"] * 17), "stop", "invalid_value", "16"),
+    (ask("gpt-4o", logprobs=True), "logprobs", "unsupported_parameter", "log probabilities"),
     (ask("gpt-4o", stream="yes please"), "stream", "invalid_value", "boolean"),
 ])
 async def test_bad_input_is_400_naming_the_param(client, keys, body, param, code, says):
@@ -322,7 +337,7 @@ async def test_a_stream_that_breaks_after_text_ends_with_an_error_frame_and_no_d
     text = "".join(c["choices"][0]["delta"]["content"] for c in got[:-1])
     assert text == "Hello from"
     err = got[-1]["error"]
-    assert set(err) == {"message", "type", "param", "code"} and "broke after text" in err["message"]
+    assert set(err) == {"message", "type", "param", "code"} and "broke after output" in err["message"]
     rows = await ledger_rows(app, r.headers["x-request-id"])
     assert [(x.provider, x.status, x.agent_id) for x in rows] == [("openai", "failed", "direct")]
 

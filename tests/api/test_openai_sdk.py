@@ -1,11 +1,14 @@
 """/v1 with the official `openai` Python package as the client: what an application sees when it
 points `base_url` at llmrelay (the app in-process, over httpx's ASGI transport)."""
 
+import base64
+import json
 from decimal import Decimal
 
 import httpx
 import openai
 import pytest
+from pydantic import BaseModel
 
 from llmrelay.testing import faults
 
@@ -90,8 +93,8 @@ async def test_bad_input_raises_bad_request_error_naming_the_param(sdk):
     assert err.value.param == "temperature" and err.value.type == "invalid_request_error"
     with pytest.raises(openai.BadRequestError) as err:
         await sdk.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}])
-    assert err.value.param == "messages[0].content[0]" and "image_url" in err.value.message
+            {"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}]}])
+    assert err.value.param == "messages[0].content[0].image_url.url" and "http(s)" in err.value.message
 
 
 async def test_no_provider_answering_raises_an_internal_server_error(sdk, fakes):
@@ -109,7 +112,7 @@ async def test_a_stream_that_breaks_after_text_raises_api_error(sdk, fakes):
         async for chunk in stream:
             got.append(chunk.choices[0].delta.content)
     assert "".join(got) == "Hello from fake"
-    assert "broke after text" in err.value.message
+    assert "broke after output" in err.value.message
 
 
 class TestRateLimit:
@@ -123,3 +126,118 @@ class TestRateLimit:
             await sdk.chat.completions.create(model="gpt-4o", messages=HI)
         assert err.value.code == "rate_limit_exceeded"
         assert int(err.value.response.headers["retry-after"]) >= 1
+
+
+# -- agent-grade requests ---------------------------------------------------------------------------------
+
+SERVING = ["openai/gpt-4o", "openrouter/openai/gpt-4o"]
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "The weather in a city",
+                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                                           "required": ["city"]}}}
+
+
+@pytest.mark.parametrize("model", SERVING)
+async def test_a_full_tool_loop(sdk, fakes, model):
+    messages = [{"role": "user", "content": "what does get_weather say about Paris?"}]
+    first = await sdk.chat.completions.create(model=model, messages=messages, tools=[WEATHER])
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    [call] = choice.message.tool_calls
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "example"}
+    messages += [choice.message.model_dump(exclude_none=True),
+                 {"role": "tool", "tool_call_id": call.id, "content": "18 C and sunny"}]
+    second = await sdk.chat.completions.create(model=model, messages=messages, tools=[WEATHER])
+    assert second.choices[0].finish_reason == "stop"
+    assert second.choices[0].message.content.endswith("The tools said: 18 C and sunny")
+    provider = model.split("/")[0]
+    assert fakes[provider].requests[-1].body["messages"][-1] == {"role": "tool", "tool_call_id": call.id,
+                                                                 "content": "18 C and sunny"}
+
+
+@pytest.mark.parametrize("model", SERVING)
+async def test_a_full_tool_loop_streaming_with_the_sdks_stream_helper(sdk, model):
+    messages = [{"role": "user", "content": "call get_weather for Oslo"}]
+    async with sdk.chat.completions.stream(model=model, messages=messages, tools=[WEATHER]) as stream:
+        done = [e async for e in stream if e.type == "tool_calls.function.arguments.done"]
+        first = await stream.get_final_completion()
+    assert [(e.name, json.loads(e.arguments)) for e in done] == [("get_weather", {"city": "example"})]
+    message = first.choices[0].message
+    assert first.choices[0].finish_reason == "tool_calls" and message.tool_calls[0].id
+    messages += [{"role": "assistant", "content": None, "tool_calls": [c.model_dump() for c in message.tool_calls]},
+                 {"role": "tool", "tool_call_id": message.tool_calls[0].id, "content": "cold"}]
+    async with sdk.chat.completions.stream(model=model, messages=messages, tools=[WEATHER]) as stream:
+        second = await stream.get_final_completion()
+    assert second.choices[0].message.content.endswith("The tools said: cold")
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+
+
+@pytest.mark.parametrize("model", SERVING)
+async def test_parse_returns_the_parsed_object(sdk, model):
+    done = await sdk.chat.completions.parse(model=model, messages=[{"role": "user", "content": "who?"}],
+                                            response_format=Person)
+    assert done.choices[0].message.parsed == Person(name="example", age=1)
+    raw = await sdk.chat.completions.with_raw_response.create(
+        model=model, messages=[{"role": "user", "content": "who?"}], response_format={
+            "type": "json_schema", "json_schema": {"name": "Person", "schema": Person.model_json_schema()}})
+    assert raw.headers["x-llmrelay-structured-output"] == "native"
+
+
+async def test_images_by_data_url_and_by_http_url(sdk, fakes):
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n0000").decode()
+    done = await sdk.chat.completions.create(model="openai/gpt-4o", messages=[{"role": "user", "content": [
+        {"type": "text", "text": "compare these"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}", "detail": "high"}},
+        {"type": "image_url", "image_url": {"url": "https://img.example/cat.jpg"}}]}])
+    assert done.choices[0].message.content.endswith("(I saw 2 images.)")
+    assert fakes["openai"].requests[-1].body["messages"][0]["content"][1:] == [
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}", "detail": "high"}},
+        {"type": "image_url", "image_url": {"url": "https://img.example/cat.jpg"}}]
+
+
+async def test_reasoning_reaches_the_sdk_as_an_extra_field(sdk):
+    done = await sdk.chat.completions.create(model="openrouter/openai/gpt-4o", reasoning_effort="low",
+                                             messages=[{"role": "user", "content": "think"}])
+    assert done.choices[0].message.model_extra["reasoning_content"] == "Thinking it over: think"
+    assert done.usage.completion_tokens_details.reasoning_tokens == 4
+
+
+REFUSED_BY_SDK = [("logprobs", {"logprobs": True}), ("top_logprobs", {"logprobs": False, "top_logprobs": 3}),
+                  ("store", {"store": True}), ("metadata", {"metadata": {"k": "v"}}),
+                  ("service_tier", {"service_tier": "flex"}), ("audio", {"audio": {"voice": "alloy", "format": "mp3"}}),
+                  ("prediction", {"prediction": {"type": "content", "content": "x"}}),
+                  ("verbosity", {"verbosity": "high"}), ("web_search_options", {"web_search_options": {}}),
+                  ("prompt_cache_key", {"prompt_cache_key": "k"}),
+                  ("functions", {"functions": [{"name": "f", "parameters": {}}]}),
+                  ("n", {"n": 2}), ("modalities", {"modalities": ["text", "audio"]})]
+
+
+@pytest.mark.parametrize(("param", "kw"), REFUSED_BY_SDK)
+async def test_each_unsupported_parameter_is_refused_by_name(sdk, fakes, param, kw):
+    with pytest.raises(openai.BadRequestError) as err:
+        await sdk.chat.completions.create(model="openai/gpt-4o", messages=HI, **kw)
+    assert err.value.param == param and err.value.code == "unsupported_parameter"
+    assert fakes["openai"].requests == []
+
+
+async def test_a_parameter_no_link_can_take_is_refused_by_name(sdk):
+    with pytest.raises(openai.BadRequestError) as err:
+        await sdk.chat.completions.create(model="openai/gpt-4o", messages=HI, extra_body={"top_k": 4})
+    assert err.value.param == "top_k" and err.value.code == "unsupported_parameter"
+
+
+@pytest.mark.parametrize(("kw", "param"), [
+    ({"tools": [{"type": "function", "function": {"name": "no spaces allowed"}}]}, "tools[0].function.name"),
+    ({"tools": [WEATHER], "tool_choice": {"type": "function", "function": {}}}, "tool_choice"),
+    ({"tools": [WEATHER], "tool_choice": {"type": "function", "function": {"name": "other"}}}, "tool_choice"),
+    ({"response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "object"}}}},
+     "response_format.json_schema.name"),
+    ({"response_format": {"type": "yaml"}}, "response_format.type"),
+])
+async def test_a_bad_tool_choice_or_format_names_its_param(sdk, kw, param):
+    with pytest.raises(openai.BadRequestError) as err:
+        await sdk.chat.completions.create(model="openai/gpt-4o", messages=HI, **kw)
+    assert err.value.param == param

@@ -24,6 +24,7 @@ from llmrelay.types import (
     Finished,
     Message,
     ProviderError,
+    Sampling,
     TextDelta,
     Usage,
     UsageReport,
@@ -210,11 +211,30 @@ async def test_temperature_is_clamped_to_0_2(provider, fakes, given, sent):
     assert last_body(fakes)["temperature"] == sent
 
 
-async def test_reasoning_model_gets_no_temperature_or_stop(provider, fakes):
-    await provider.complete(req(model="o3-mini", temperature=0.2, stop=("x",), max_tokens=0))
+@pytest.mark.parametrize(("kw", "param"), [({"temperature": 0.2}, "temperature"), ({"stop": ("x",)}, "stop"),
+                                           ({"sampling": Sampling(top_p=0.5)}, "top_p"),
+                                           ({"sampling": Sampling(logit_bias={"50256": -100})}, "logit_bias")])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_reasoning_model_asked_for_what_it_refuses_fails_honestly_before_sending(provider, fakes, kw, param,
+                                                                                        stream):
+    err, _ = await failure(provider, req(model="o3-mini", stream=stream, **kw), stream=stream)
+    assert err.kind is ErrorKind.BAD_REQUEST and repr(param) in err.message and "o3-mini" in err.message
+    assert err.falls_through and not err.retryable  # another link may take it; this one never will
+    assert fakes["openai"].requests == []
+
+
+async def test_a_reasoning_model_takes_the_default_temperature_and_a_reasoning_effort(provider, fakes):
+    await provider.complete(req(model="o3-mini", temperature=1.0, max_tokens=0,
+                                sampling=Sampling(reasoning_effort="high", seed=7)))
     body = last_body(fakes)
-    assert "temperature" not in body and "stop" not in body
-    assert body["max_completion_tokens"] == 1
+    assert body["temperature"] == 1.0 and body["reasoning_effort"] == "high" and body["seed"] == 7
+    assert body["max_completion_tokens"] == 1 and "max_tokens" not in body
+
+
+async def test_reasoning_effort_for_a_model_that_does_not_reason_fails_before_sending(provider, fakes):
+    err, _ = await failure(provider, req(sampling=Sampling(reasoning_effort="low")), stream=False)
+    assert err.kind is ErrorKind.BAD_REQUEST and "'reasoning_effort'" in err.message and err.falls_through
+    assert fakes["openai"].requests == []
 
 
 def test_authorization_header_is_bearer(provider):

@@ -20,7 +20,16 @@ from llmrelay.types import (
     Finished,
     Message,
     ProviderError,
+    Reasoning,
+    ReasoningDelta,
+    Sampling,
     TextDelta,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    ToolResult,
     Usage,
     UsageReport,
 )
@@ -420,3 +429,89 @@ def test_choice_level_error_in_a_chunk_raises(provider):
     with pytest.raises(ProviderError) as info:
         provider.stream_events(SSEEvent("message", chunk), StreamState(), MODEL)
     assert info.value.kind is ErrorKind.TIMEOUT and info.value.message == "upstream timed out"
+
+
+# -- agent-grade requests ----------------------------------------------------------------------
+
+WEATHER = Tool("get_weather", "", {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
+
+
+async def test_top_k_and_reasoning_effort_go_out_in_openrouters_shape(provider, fake):
+    await provider.complete(req(sampling=Sampling(top_k=40, top_p=0.8, seed=3, reasoning_effort="medium"),
+                                end_user="u-1"))
+    body = fake.requests[-1].body
+    assert (body["top_k"], body["top_p"], body["seed"], body["user"]) == (40, 0.8, 3, "u-1")
+    assert body["reasoning"] == {"effort": "medium"} and "reasoning_effort" not in body
+    assert "top_k" in OpenRouterProvider.takes
+
+
+async def test_reasoning_comes_back_with_its_tokens(provider):
+    resp = await provider.complete(req("why is the sky blue", sampling=Sampling(reasoning_effort="high")))
+    assert resp.reasoning == (Reasoning("Thinking it over: why is the sky blue", provider="openrouter"),)
+    assert resp.usage.reasoning_tokens == 8 and resp.usage.output_tokens == 8 + len(resp.text.split())
+
+
+async def test_streamed_reasoning_comes_before_the_text(provider):
+    events = await collect(provider, req("why is the sky blue", stream=True, sampling=Sampling(reasoning_effort="low")))
+    kinds = [type(e) for e in events if isinstance(e, ReasoningDelta | TextDelta)]
+    assert kinds[:2] == [ReasoningDelta, ReasoningDelta] and set(kinds[2:]) == {TextDelta}
+    assert "".join(e.text for e in events if isinstance(e, ReasoningDelta)) == "Thinking it over: why is the sky blue"
+    assert [e.usage.reasoning_tokens for e in events if isinstance(e, UsageReport)] == [8]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_tool_loop_through_openrouter(provider, fake, stream):
+    first = await provider.complete(req("use get_weather", tools=(WEATHER,)))
+    assert first.finish_reason == "tool_calls" and [c.name for c in first.tool_calls] == ["get_weather"]
+    call = first.tool_calls[0]
+    loop = ChatRequest(model=MODEL, stream=stream, tools=(WEATHER,), messages=(
+        Message("user", "use get_weather"), first.message, Message("user", [ToolResult(call.id, "rain")]),
+        Message("user", "thanks")))
+    if stream:
+        events = await collect(provider, loop)
+        text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    else:
+        text = (await provider.complete(loop)).text
+    assert "You said: thanks" in text and text.endswith("The tools said: rain")
+    assert [m["role"] for m in fake.requests[-1].body["messages"]] == ["user", "assistant", "tool", "user"]
+
+
+async def test_a_streamed_tool_call_through_openrouter(provider):
+    events = await collect(provider, req("use get_weather", stream=True, tools=(WEATHER,)))
+    calls = [e for e in events if isinstance(e, ToolCallStart | ToolCallDelta | ToolCallEnd)]
+    assert calls[0] == ToolCallStart(0, calls[0].id, "get_weather") and calls[-1] == ToolCallEnd(0)
+    assert json.loads("".join(e.arguments for e in calls if isinstance(e, ToolCallDelta))) == {"city": "example"}
+    assert events[-1] == Finished("tool_calls")
+
+
+async def test_a_tool_name_some_upstream_would_refuse_fails_before_sending_and_falls_through(provider, fake):
+    with pytest.raises(ProviderError) as info:
+        await provider.complete(req(tools=(Tool("ns.lookup"),)))
+    assert info.value.kind is ErrorKind.BAD_REQUEST and info.value.falls_through and "'ns.lookup'" in info.value.message
+    assert fake.requests == []
+
+
+async def test_the_fake_refuses_for_an_openai_upstream_what_openai_refuses(fakes, fake):
+    long_id = "c" * 41
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [
+        {"id": long_id, "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": long_id, "content": "1"}]}
+    async with ClientSession() as s, s.post(fakes.url("openrouter") + "/chat/completions", json=body,
+                                            headers={"authorization": f"Bearer {KEY}"}) as resp:
+        answer = await resp.json()
+    assert resp.status == 400 and answer["error"]["metadata"]["provider_name"] == "OpenAI"
+    assert "maximum length 40" in answer["error"]["metadata"]["raw"]
+    body["model"] = "meta-llama/llama-3.1-70b-instruct"
+    async with ClientSession() as s, s.post(fakes.url("openrouter") + "/chat/completions", json=body,
+                                            headers={"authorization": f"Bearer {KEY}"}) as resp:
+        assert resp.status == 200
+
+
+def test_a_history_from_another_provider_keeps_the_call_and_result_together(provider):
+    long_id = "toolu_" + "b" * 40
+    body = provider.request_body(ChatRequest(model=MODEL, messages=(
+        Message("user", "a"), Message("assistant", [ToolCall(long_id, "f", "{}")]),
+        Message("user", [ToolResult(long_id, "1")]), Message("user", "b"), Message("user", "c"))), stream=False)
+    assert [m["role"] for m in body["messages"]] == ["user", "assistant", "tool", "user"]
+    assert body["messages"][-1]["content"] == "b\n\nc"
+    assert body["messages"][1]["tool_calls"][0]["id"] == body["messages"][2]["tool_call_id"]

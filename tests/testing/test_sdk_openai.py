@@ -3,8 +3,11 @@ OpenAI-SDK-compatible): if the SDK cannot read what a fake sends, the fake is wr
 
 from __future__ import annotations
 
+import json
+
 import openai
 import pytest
+from pydantic import BaseModel
 
 from llmrelay.testing import FakeServers, faults
 
@@ -151,3 +154,70 @@ def test_sdk_lists_models(fakes, name):
     with client(fakes, name) as c:
         ids = [m.id for m in c.models.list()]
     assert MODELS[name] in ids
+
+
+# -- tools, structured output, images, rejections ---------------------------------------------------
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "The weather in a city",
+                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                                           "required": ["city"]}}}
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_sdk_runs_a_tool_loop(fakes, name):
+    messages = [{"role": "user", "content": "what does get_weather say for Paris?"}]
+    with client(fakes, name) as c:
+        first = c.chat.completions.create(model=MODELS[name], messages=messages, tools=[WEATHER])
+        choice = first.choices[0]
+        assert choice.finish_reason == "tool_calls" and choice.message.content is None
+        [call] = choice.message.tool_calls
+        assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "example"}
+        messages += [choice.message.model_dump(exclude_none=True),
+                     {"role": "tool", "tool_call_id": call.id, "content": "18 C"}]
+        second = c.chat.completions.create(model=MODELS[name], messages=messages, tools=[WEATHER])
+    assert second.choices[0].finish_reason == "stop"
+    assert second.choices[0].message.content.endswith("The tools said: 18 C")
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_sdk_stream_helper_reassembles_streamed_tool_calls(fakes, name):
+    tools = [WEATHER, {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}]
+    with client(fakes, name) as c, c.chat.completions.stream(
+            model=MODELS[name], messages=[{"role": "user", "content": "get_weather and get_time please"}],
+            tools=tools) as stream:
+        done = [e for e in stream if e.type == "tool_calls.function.arguments.done"]
+        final = stream.get_final_completion()
+    assert [(e.name, e.index) for e in done] == [("get_weather", 0), ("get_time", 1)]
+    calls = final.choices[0].message.tool_calls
+    assert [json.loads(c.function.arguments) for c in calls] == [{"city": "example"}, {}]
+    assert final.choices[0].finish_reason == "tool_calls"
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_sdk_parse_gets_an_object_of_the_schema(fakes, name):
+    with client(fakes, name) as c:
+        done = c.chat.completions.parse(model=MODELS[name], messages=[{"role": "user", "content": "who?"}],
+                                        response_format=Person)
+    assert done.choices[0].message.parsed == Person(name="example", age=1)
+    sent = fakes[name].requests[-1].body["response_format"]
+    assert sent["type"] == "json_schema" and sent["json_schema"]["name"] == "Person"
+
+
+def test_sdk_sends_images_the_fake_counts(fakes):
+    with client(fakes, "openai") as c:
+        done = c.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": [
+            {"type": "text", "text": "what is this"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}}]}])
+    assert done.choices[0].message.content.endswith("(I saw 1 image.)")
+
+
+def test_sdk_raises_the_fakes_rejection_with_its_param_and_code(fakes):
+    with client(fakes, "openai") as c, pytest.raises(openai.BadRequestError) as info:
+        c.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}],
+                                  tools=[{"type": "function", "function": {"name": "bad name"}}])
+    assert info.value.param == "tools[0].function.name" and info.value.code == "invalid_value"

@@ -5,20 +5,29 @@ OpenRouter (and any other server that speaks `/chat/completions`) subclasses
 `OpenAIProvider` and changes only what differs, through these hooks:
 
 ==========================  =================================================================
+``takes``                   what the adapter can send (the names of `ChatRequest.needs`)
 ``chat_path``               path appended to the base URL
 ``max_tokens_field``        ``max_completion_tokens`` here, ``max_tokens`` for older servers
 ``temperature_range``,      clamps and caps applied so the request is never a 400
 ``max_stop``
+``no_sampling_models``      reasoning models: they refuse temperature (but 1), stop, top_p, the
+                            penalties and logit_bias, and only they take reasoning_effort
+``tool_name``               the tool names the server accepts (None: any)
 ``stream_options``          sent with ``stream: true`` (None: send nothing)
 ``merge_turns``             join consecutive same-role turns (for strict chat templates)
 ``extra_headers()``         e.g. attribution headers
 ``extra_body()``            provider-specific request fields
+``reasoning_to_wire()``     how ``reasoning_effort`` is asked for
 ``read_usage()``,           the usage object -> `Usage`, and the provider's own cost
 ``read_cost()``
 ``error_kind()``            an error object (+ HTTP status, or None when in-band) -> kind
 ``on_completion()``,        see every non-streaming body / every stream chunk first, to raise
 ``on_chunk()``              on provider-specific in-band errors
 ==========================  =================================================================
+
+The request body is built by `openai_request` (which refuses, before sending, what this adapter or
+model cannot take), the conversation, tools and answers are translated by `openai_wire`, the
+stream's deltas read by `openai_stream`.
 
 Errors are mapped in one place, `classify`, for HTTP error bodies, in-band stream errors and
 whatever a subclass's hooks find.
@@ -28,7 +37,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 from ..types import (
@@ -38,12 +46,16 @@ from ..types import (
     Finished,
     FinishReason,
     ProviderError,
+    Reasoning,
     StreamEvent,
-    TextDelta,
+    ToolCall,
     Usage,
     UsageReport,
 )
 from .base import HTTPProvider, excerpt, kind_for_status, parse_retry_after, should_retry_header
+from .openai_request import OpenAIRequests
+from .openai_stream import MalformedDelta, StreamState, delta_events
+from .openai_wire import answer_from_wire
 from .sse import SSEEvent
 
 _FINISH: dict[str, FinishReason] = {
@@ -75,16 +87,7 @@ class ErrorVerdict(NamedTuple):
     falls_through: bool | None = None
 
 
-@dataclass(slots=True)
-class StreamState:
-    """What one stream has said so far that only matters at its end."""
-
-    finish: str | None = None
-    refused: bool = False
-    done: bool = False
-
-
-class OpenAIProvider(HTTPProvider):
+class OpenAIProvider(OpenAIRequests, HTTPProvider):
     name: ClassVar[str] = "openai"
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
     model_pattern: ClassVar[re.Pattern[str] | None] = re.compile(
@@ -92,70 +95,17 @@ class OpenAIProvider(HTTPProvider):
     probe_model: ClassVar[str] = "gpt-4o-mini"
 
     chat_path: ClassVar[str] = "/chat/completions"
-    max_tokens_field: ClassVar[str] = "max_completion_tokens"
-    temperature_range: ClassVar[tuple[float, float]] = (0.0, 2.0)
-    max_stop: ClassVar[int] = 4
-    stream_options: ClassVar[Mapping[str, Any] | None] = {"include_usage": True}
-    merge_turns: ClassVar[bool] = False
-    no_sampling_models: ClassVar[re.Pattern[str] | None] = re.compile(r"^(o\d|gpt-5(?!.*-chat))")
-    """Reasoning models reject `temperature` (other than 1) and `stop` with a 400: omit both."""
-
-    # -- request ------------------------------------------------------------------------------
-
-    def headers(self) -> dict[str, str]:
-        key = self.api_key()
-        headers = {"authorization": f"Bearer {key}"} if key else {}
-        headers.update(self.extra_headers())
-        return headers
-
-    def extra_headers(self) -> dict[str, str]:
-        return {}
-
-    def extra_body(self, request: ChatRequest) -> dict[str, Any]:
-        return {}
-
-    def wire_messages(self, request: ChatRequest) -> list[dict[str, str]]:
-        """The system prompt as the first message, then the non-empty turns in order."""
-        out: list[dict[str, str]] = []
-        if request.system:
-            out.append({"role": "system", "content": request.system})
-        for m in request.messages:
-            if not m.content:
-                continue
-            if self.merge_turns and out and out[-1]["role"] == m.role:
-                out[-1] = {"role": m.role, "content": out[-1]["content"] + "\n\n" + m.content}
-            else:
-                out.append({"role": m.role, "content": m.content})
-        return out
-
-    def request_body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": request.model, "messages": self.wire_messages(request)}
-        if request.max_tokens is not None:
-            body[self.max_tokens_field] = max(1, request.max_tokens)
-        sampling = self.no_sampling_models is None or not self.no_sampling_models.match(request.model)
-        if request.temperature is not None and sampling:
-            lo, hi = self.temperature_range
-            body["temperature"] = min(max(request.temperature, lo), hi)
-        stop = [s for s in request.stop if s][: self.max_stop]
-        if stop and sampling:
-            body["stop"] = stop
-        if stream:
-            body["stream"] = True
-            if self.stream_options is not None:
-                body["stream_options"] = dict(self.stream_options)
-        body.update(self.extra_body(request))
-        return body
 
     # -- non-streaming ------------------------------------------------------------------------
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         data = await self.post_json(self.chat_path, self.request_body(request, stream=False), request.model)
-        return self.response_from(data, request.model)
+        return self.response_from(data, request.model, request)
 
     def on_completion(self, data: dict[str, Any], model: str) -> None:
         """Hook: inspect a 200 body before it is read (raise on an in-band error)."""
 
-    def response_from(self, data: dict[str, Any], model: str) -> ChatResponse:
+    def response_from(self, data: dict[str, Any], model: str, request: ChatRequest | None = None) -> ChatResponse:
         if data.get("error"):
             raise self.inband_error(data["error"], model)
         self.on_completion(data, model)
@@ -163,28 +113,41 @@ class OpenAIProvider(HTTPProvider):
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise self.malformed("completion", data, model)
         message = choices[0].get("message")
-        if not isinstance(message, dict) or not isinstance(message.get("content"), str | None):
+        if not isinstance(message, dict):
             raise self.malformed("completion", data, model)
+        try:
+            text, calls, thoughts = answer_from_wire(message)
+        except (ValueError, AttributeError):
+            raise self.malformed("completion", data, model) from None
+        raw_id = _str(data.get("id"))
+        if any(not c.id for c in calls):  # a compatible server that names no ids: make them
+            calls = tuple(c if c.id else ToolCall(f"call_{raw_id}_{i}", c.name, c.arguments)
+                          for i, c in enumerate(calls))
         usage = data.get("usage")
         usage = usage if isinstance(usage, dict) else {}
         return ChatResponse(
-            text=message.get("content") or "",
+            text=text,
             model=_str(data.get("model")) or model,
             provider=self.name,
             usage=self.read_usage(usage),
-            finish_reason=self.finish_reason(choices[0].get("finish_reason"), bool(message.get("refusal"))),
-            raw_id=_str(data.get("id")) or None,
+            finish_reason=self.finish_reason(choices[0].get("finish_reason"), bool(message.get("refusal")),
+                                             bool(calls)),
+            raw_id=raw_id or None,
             provider_cost_usd=self.read_cost(usage),
+            tool_calls=calls,
+            reasoning=tuple(Reasoning(r.text, provider=self.name) for r in thoughts),
+            output_mode="native" if request is not None and request.output is not None else None,
         )
 
     @staticmethod
-    def finish_reason(native: Any, refused: bool) -> FinishReason:
+    def finish_reason(native: Any, refused: bool, called: bool = False) -> FinishReason:
         """Reference §8: OpenAI's values are the unified ones (`function_call` -> tool_calls).
         A refusal is a content filter whatever the finish value; an absent or unknown value
-        (compatible servers) counts as a normal stop."""
+        (compatible servers) counts as a normal stop, and a stop that called tools as `tool_calls`."""
         if refused:
             return "content_filter"
-        return _FINISH.get(native, "stop") if isinstance(native, str) else "stop"
+        reason = _FINISH.get(native, "stop") if isinstance(native, str) else "stop"
+        return "tool_calls" if called and reason == "stop" else reason
 
     # -- usage --------------------------------------------------------------------------------
 
@@ -218,8 +181,11 @@ class OpenAIProvider(HTTPProvider):
                     yield event
         if not state.done:
             raise self.error(ErrorKind.SERVER_ERROR, "stream ended before [DONE]", model)
+        for event in state.end_calls():  # a server that never said its finish reason
+            yield event
         # The usage chunk follows the finish chunk: Finished waits for [DONE].
-        yield Finished(self.finish_reason(state.finish, state.refused))
+        yield Finished(self.finish_reason(state.finish, state.refused, state.called),
+                       "native" if request.output is not None else None)
 
     def on_chunk(self, chunk: dict[str, Any], model: str) -> None:
         """Hook: inspect every stream chunk before it is read (raise on an in-band error)."""
@@ -239,12 +205,15 @@ class OpenAIProvider(HTTPProvider):
             delta = choice.get("delta") if isinstance(choice, dict) else None
             if not isinstance(delta, dict) or not isinstance(delta.get("content"), str | None):
                 raise self.malformed("stream chunk", chunk, model)
-            if delta.get("content"):
-                events.append(TextDelta(delta["content"]))
-            if delta.get("refusal"):
-                state.refused = True  # the refusal text is not the answer: keep it out of the text
+            if not state.completion_id:
+                state.completion_id = _str(chunk.get("id"))
+            try:
+                delta_events(delta, state, events)
+            except MalformedDelta:
+                raise self.malformed("stream chunk", chunk, model) from None
             if choice.get("finish_reason"):
                 state.finish = choice["finish_reason"]
+                events.extend(state.end_calls())
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             events.append(UsageReport(self.read_usage(usage), model=_str(chunk.get("model")) or None,

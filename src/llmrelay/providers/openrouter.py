@@ -6,6 +6,11 @@ What differs from `OpenAIProvider`, and nothing else:
 - `max_tokens` (not `max_completion_tokens`); no `stream_options` (usage always comes, in a
   final `choices: []` chunk); attribution headers; consecutive same-role turns merged, because
   OpenRouter forwards to upstreams whose chat templates insist on alternation.
+- It takes `top_k` too, asks for reasoning as `reasoning: {"effort": …}` (and answers it in
+  `message.reasoning` / `delta.reasoning`, read by the base class), and takes every sampling
+  parameter for every model (OpenRouter itself drops what a model does not support).  Tool names are
+  held to OpenAI's rule (letters, digits, _ and -, at most 64), the one every upstream accepts: the
+  upstream's refusal would come back as a 400 no other link would be tried after.
 - Errors: `error.metadata.error_type` first, else the HTTP status (or the in-band `error.code`,
   an int or a string); moderation metadata -> content_filtered; 402 never retried; a 503 "no
   available model provider meets your routing requirements" retried only with a Retry-After.
@@ -25,6 +30,7 @@ from typing import Any, ClassVar
 from ..types import ErrorKind, Usage, decimal_or_none
 from .base import ModelPricing, kind_for_status, parse_retry_after
 from .openai import ErrorVerdict, OpenAIProvider
+from .openai_request import OPENAI_TAKES
 
 # error.metadata.error_type -> kind (reference §5 typed table, §8 OpenRouter column).
 _ERROR_TYPES: dict[str, ErrorKind] = {
@@ -73,6 +79,7 @@ class OpenRouterProvider(OpenAIProvider):
     stream_options: ClassVar[Mapping[str, Any] | None] = None
     merge_turns: ClassVar[bool] = True
     no_sampling_models = None  # OpenRouter drops parameters a model does not support
+    takes: ClassVar[frozenset[str]] = OPENAI_TAKES | {"top_k"}
     title: ClassVar[str] = "llmrelay"
     """OpenRouter's optional app attribution (`X-Title`).  Its `HTTP-Referer` names the calling
     site; llmrelay has no site of its own to name, so it sends none rather than a made-up URL."""
@@ -84,6 +91,9 @@ class OpenRouterProvider(OpenAIProvider):
 
     def extra_headers(self) -> dict[str, str]:
         return {"X-Title": self.title}
+
+    def reasoning_to_wire(self, effort: str) -> dict[str, Any]:
+        return {"reasoning": {"effort": effort}}
 
     # -- JSON, usage, cost --------------------------------------------------------------------
 

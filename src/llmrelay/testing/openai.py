@@ -5,16 +5,25 @@ chunks without event names ending in `data: [DONE]`, usage only in a final `choi
 and only with `stream_options.include_usage`, `"usage": null` on every earlier chunk, the
 `{"error": {message, type, param, code}}` body for every status, `retry-after` /
 `retry-after-ms` headers, the in-band `data: {"error": …}` frame, and `GET /v1/models`.
+
+Tools, images and JSON output: the request's tools, tool choice, tool results, image parts and
+response format are read (`openai_checks.read_tools`) for `testing.tools.plan`; what the real API
+refuses is refused with its own 400 (`openai_checks.check`, `param` and `code` included).  A reply's
+tool calls come as `message.tool_calls` (with `content` null when there is no text) and finish
+`tool_calls`; in a stream, after the text, each call as OpenAI streams it: a first fragment with its
+`index`, `id`, `type` and `function.name` (`arguments: ""`), then its arguments in two or three pieces.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any, ClassVar
 
 from aiohttp import web
 
 from .faults import Fault
+from .openai_checks import OPENAI, Rejection, Rules, check, read_tools, text_of
 from .server import FakeProvider, Prompt, Reply
 
 # status -> (type, code, message); `code` hints below override.
@@ -69,8 +78,12 @@ class FakeOpenAI(FakeProvider):
         auth = request.headers.get("authorization", "")
         return self.key_ok(auth[7:] if auth.lower().startswith("bearer ") else None)
 
-    def parse(self, body: Any) -> Prompt | str:
-        """The prompt, or an error message for a body the real API would reject with 400."""
+    rules: ClassVar[Rules] = OPENAI
+    """What this server refuses (`openai_checks`)."""
+
+    def parse(self, body: Any) -> Prompt | str | Rejection:
+        """The prompt, or why the real API would reject the body with a 400 (a message, or a
+        `Rejection` with its `param` and `code`)."""
         if not isinstance(body, dict):
             return "We could not parse the JSON body of your request."
         model, messages = body.get("model"), body.get("messages")
@@ -78,32 +91,48 @@ class FakeOpenAI(FakeProvider):
             return "you must provide a model parameter"
         if not isinstance(messages, list) or not messages:
             return "[] is too short - 'messages'"
+        if any(not isinstance(m, dict) or "role" not in m for m in messages):
+            return "Invalid value for 'messages'."
+        rejected = check(body, self.rules_for(model))
+        if rejected is not None:
+            return rejected
+        state = read_tools(body)
+        last_assistant = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
         system, turns = None, []
-        for m in messages:
-            if not isinstance(m, dict) or "role" not in m:
-                return "Invalid value for 'messages'."
-            content = m.get("content")
-            if isinstance(content, list):
-                content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-            content = content or ""
+        for i, m in enumerate(messages):
+            content = text_of(m.get("content"))
             if m["role"] in ("system", "developer"):
                 system = content if system is None else system + "\n" + content
-            else:
+            elif m["role"] != "tool" or i < last_assistant:  # the last turn's results are `state.results`
                 turns.append((m["role"], content))
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
         return Prompt(model=model, system=system, messages=turns,
                       max_tokens=max_tokens if isinstance(max_tokens, int) else None,
-                      stream=bool(body.get("stream")))
+                      stream=bool(body.get("stream")), tools=state)
+
+    def rules_for(self, model: str) -> Rules:
+        return self.rules
+
+    def read_options(self, body: dict[str, Any], prompt: Prompt) -> None:
+        """Request flags the answer depends on."""
+        prompt.options["include_usage"] = bool((body.get("stream_options") or {}).get("include_usage"))
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = await self.read_json(request)
         prompt = self.parse(body)
-        if isinstance(prompt, str):
+        if not isinstance(prompt, Prompt):
             if not self.authorized(request):
                 return self.error_response(401, None, None, None, "")
+            if isinstance(prompt, Rejection):
+                return self.rejection_response(prompt, body.get("model") or "")
             return self.error_response(400, None, prompt, None, "")
-        prompt.options["include_usage"] = bool((body.get("stream_options") or {}).get("include_usage"))
+        self.read_options(body, prompt)
         return await self.answer(request, prompt)
+
+    def rejection_response(self, rejection: Rejection, model: str) -> web.Response:
+        return web.json_response({"error": {"message": rejection.message, "type": "invalid_request_error",
+                                            "param": rejection.param, "code": rejection.code}},
+                                 status=400, headers={"x-request-id": "req_fake"})
 
     async def list_models(self, request: web.Request) -> web.Response:
         await self.record(request, None)
@@ -153,12 +182,24 @@ class FakeOpenAI(FakeProvider):
         return {"id": self.object_prefix + reply.id, "object": obj, "created": int(time.time()),
                 "model": reply.model, "system_fingerprint": "fp_fake"}
 
+    @staticmethod
+    def wire_calls(reply: Reply) -> list[dict[str, Any]]:
+        return [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
+                for c in reply.tool_calls]
+
+    def answer_message(self, prompt: Prompt, reply: Reply) -> dict[str, Any]:
+        """`choices[0].message`: the text (null when the answer only calls tools) and the tool calls."""
+        message: dict[str, Any] = {"role": "assistant", "content": reply.text or (None if reply.tool_calls else ""),
+                                   "refusal": None, "annotations": []}
+        if reply.tool_calls:
+            message["tool_calls"] = self.wire_calls(reply)
+        return message
+
     def completion_body(self, prompt: Prompt, reply: Reply) -> dict[str, Any]:
         finish = self.finish_reason(reply)
-        message: dict[str, Any] = {"role": "assistant", "content": reply.text, "refusal": None,
-                                   "annotations": []}
         return {**self.envelope(reply, "chat.completion"), "service_tier": "default",
-                "choices": [{"index": 0, "finish_reason": finish, "logprobs": None, "message": message}],
+                "choices": [{"index": 0, "finish_reason": finish, "logprobs": None,
+                             "message": self.answer_message(prompt, reply)}],
                 "usage": self.usage(reply)}
 
     def chunk(self, prompt: Prompt, reply: Reply, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
@@ -169,10 +210,22 @@ class FakeOpenAI(FakeProvider):
         return c
 
     def stream_head(self, prompt: Prompt, reply: Reply) -> list[bytes]:
-        return [self.sse(self.chunk(prompt, reply, {"role": "assistant", "content": "", "refusal": None}, None))]
+        content = None if reply.tool_calls and not reply.chunks else ""
+        return [self.sse(self.chunk(prompt, reply, {"role": "assistant", "content": content, "refusal": None}, None))]
 
     def stream_delta(self, prompt: Prompt, reply: Reply, text: str) -> bytes:
         return self.sse(self.chunk(prompt, reply, {"content": text}, None))
+
+    def stream_tool_frames(self, prompt: Prompt, reply: Reply) -> list[bytes]:
+        frames = []
+        for i, call in enumerate(self.wire_calls(reply)):
+            arguments = call["function"]["arguments"]
+            first = {**call, "index": i, "function": {"name": call["function"]["name"], "arguments": ""}}
+            frames.append(self.sse(self.chunk(prompt, reply, {"tool_calls": [first]}, None)))
+            for piece in pieces(arguments):
+                frames.append(self.sse(self.chunk(prompt, reply, {"tool_calls": [
+                    {"index": i, "function": {"arguments": piece}}]}, None)))
+        return frames
 
     def stream_tail(self, prompt: Prompt, reply: Reply) -> list[bytes]:
         frames = [self.sse(self.chunk(prompt, reply, {}, self.finish_reason(reply)))]
@@ -185,3 +238,10 @@ class FakeOpenAI(FakeProvider):
     def stream_error_frame(self, prompt: Prompt, fault: Fault) -> bytes:
         status = fault.status or 500
         return self.sse(self.error_payload(status, fault.code, fault.message, prompt.model))
+
+
+def pieces(text: str) -> list[str]:
+    """`text` in three pieces (two when it is shorter than three characters), as streamed arguments come."""
+    n = 3 if len(text) >= 3 else 2
+    step = -(-len(text) // n)
+    return [text[i:i + step] for i in range(0, len(text), step)] or [""]

@@ -38,11 +38,23 @@ Prices: `PRICES` (model -> per-token decimal strings) is copied into each instan
 A model missing from it is billed at `DEFAULT_PRICE`; a negative price ("-1", the router
 sentinel) bills nothing for that part.  `openrouter/auto` is served by `AUTO_ROUTE`, whose
 name the reply carries, as OpenRouter does.
+
+Tools and JSON output as the fake OpenAI (its checks relaxed: OpenRouter takes its own extensions
+such as `top_k` and passes names and ids to the upstream).  A rejection comes in OpenRouter's error
+body; for an `openai/…` model the upstream's rules apply (names, ids of at most 40 characters, the
+word "json"), and its refusal comes as OpenRouter relays an upstream's: "Provider returned error"
+with the upstream's body in `metadata.raw`.
+
+`reasoning` (`{"effort": …}`, `{"max_tokens": …}` or `{"enabled": true}`, not `exclude`d) makes
+the answer think first: `message.reasoning` (and `reasoning_details`), in a stream
+`delta.reasoning` pieces before the text, its tokens counted in `completion_tokens` and reported as
+`completion_tokens_details.reasoning_tokens`.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -50,7 +62,8 @@ from aiohttp import web
 
 from .faults import Fault
 from .openai import FakeOpenAI
-from .server import Prompt, Reply
+from .openai_checks import OPENROUTER, OPENROUTER_TO_OPENAI, Rejection, Rules
+from .server import Prompt, Reply, count_tokens
 
 PRICES: dict[str, dict[str, str]] = {
     "openai/gpt-4o": {"prompt": "0.0000025", "completion": "0.00001", "request": "0", "image": "0",
@@ -157,10 +170,35 @@ class FakeOpenRouter(FakeOpenAI):
 
     # -- requests -------------------------------------------------------------------------------
 
+    rules: ClassVar[Rules] = OPENROUTER
+
+    def read_options(self, body: dict[str, Any], prompt: Prompt) -> None:
+        super().read_options(body, prompt)
+        reasoning = body.get("reasoning")
+        if isinstance(reasoning, dict) and reasoning.get("enabled") is not False and not reasoning.get("exclude") \
+                and ("effort" in reasoning or "max_tokens" in reasoning or reasoning.get("enabled")):
+            last_user = next((t for r, t in reversed(prompt.messages) if r == "user"), "")
+            prompt.options["reasoning"] = "Thinking it over: " + " ".join(last_user.split()[:12])
+
+    def rules_for(self, model: str) -> Rules:
+        return OPENROUTER_TO_OPENAI if model.startswith("openai/") else OPENROUTER
+
+    def rejection_response(self, rejection: Rejection, model: str) -> web.Response:
+        if not model.startswith("openai/"):
+            return self.error_response(400, "invalid_request", rejection.message, None, model)
+        upstream = {"error": {"message": rejection.message, "type": "invalid_request_error", "param": rejection.param,
+                              "code": rejection.code}}
+        return web.json_response({"error": {"code": 400, "message": "Provider returned error", "metadata": {
+            "raw": json.dumps(upstream, indent=2), "provider_name": "OpenAI"}}, "user_id": "user_fake"}, status=400)
+
     def make_reply(self, prompt: Prompt, fault: Fault | None) -> Reply:
         reply = super().make_reply(prompt, fault)
         if reply.model == "openrouter/auto":
             reply.model = AUTO_ROUTE
+        thought = prompt.options.get("reasoning")
+        if thought and not (fault is not None and fault.usage and {"output", "reasoning"} & set(fault.usage)):
+            reply.reasoning_tokens = count_tokens(thought)
+            reply.output_tokens += reply.reasoning_tokens
         return reply
 
     async def list_models(self, request: web.Request) -> web.Response:
@@ -230,11 +268,21 @@ class FakeOpenRouter(FakeOpenAI):
         return {"code": 502, "message": "Provider returned error",
                 "metadata": {"error_type": "provider_unavailable", "provider_name": self.upstream(reply.model)}}
 
+    def answer_message(self, prompt: Prompt, reply: Reply) -> dict[str, Any]:
+        thought = prompt.options.get("reasoning")
+        message: dict[str, Any] = {"role": "assistant", "content": reply.text or (None if reply.tool_calls else ""),
+                                   "refusal": None, "reasoning": thought}
+        if thought:
+            message["reasoning_details"] = [{"type": "reasoning.text", "text": thought, "format": "unknown",
+                                             "index": 0}]
+        if reply.tool_calls:
+            message["tool_calls"] = [{**c, "index": i} for i, c in enumerate(self.wire_calls(reply))]
+        return message
+
     def completion_body(self, prompt: Prompt, reply: Reply) -> dict[str, Any]:
         choice: dict[str, Any] = {"logprobs": None, "finish_reason": reply.finish,
                                   "native_finish_reason": self.native_finish(reply), "index": 0,
-                                  "message": {"role": "assistant", "content": reply.text, "refusal": None,
-                                              "reasoning": None}}
+                                  "message": self.answer_message(prompt, reply)}
         if reply.finish == "error":
             choice["error"] = self.choice_error(reply)
         return {**self.envelope(reply, "chat.completion"), "choices": [choice], "usage": self.usage(reply)}
@@ -248,8 +296,14 @@ class FakeOpenRouter(FakeOpenAI):
     def stream_head(self, prompt: Prompt, reply: Reply) -> list[bytes]:
         prompt.options["reply"] = reply  # the error chunk reuses the id and model
         prompt.options["deltas"] = 0
-        return [_COMMENT, _COMMENT, self.sse(self.chunk(prompt, reply, {"role": "assistant", "content": ""},
-                                                        None))]
+        frames = [_COMMENT, _COMMENT, self.sse(self.chunk(prompt, reply, {"role": "assistant", "content": ""}, None))]
+        thought = prompt.options.get("reasoning")
+        if thought:
+            words = thought.split(" ")
+            for piece in (" ".join(words[: len(words) // 2]) + " ", " ".join(words[len(words) // 2:])):
+                frames.append(self.sse(self.chunk(prompt, reply, {"role": "assistant", "content": "",
+                                                                  "reasoning": piece}, None)))
+        return frames
 
     def stream_delta(self, prompt: Prompt, reply: Reply, text: str) -> bytes:
         prompt.options["deltas"] += 1

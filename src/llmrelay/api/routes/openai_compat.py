@@ -1,27 +1,45 @@
 """`/v1`: the OpenAI-compatible API, so any OpenAI SDK can point `base_url` here and keep its code.
 
 `POST /v1/chat/completions` takes `model` as `agent:<agentId>` (the agent's chain with the
-caller's saved config, its system prompt before the client's), `<provider>/<model>` (one link)
-or a bare model name (the catalog's or price book's provider, else LLMRELAY_DEFAULT_PROVIDER),
-plus OpenRouter's `models: [...]` as extra fallback links (see `routing.targets`).  The route is a codec
-around `Relay.run`, as every ingress is: parse, run, render.
-The answer names who served it in `x-llmrelay-provider`, `x-llmrelay-fallback` (true/false) and,
-when every attempt could be priced, `x-llmrelay-cost-usd` (exact decimal; not sent on streams,
-whose headers leave before the cost is known).
+caller's saved config, its system prompt before the client's, its tools with the client's),
+`<provider>/<model>` (one link) or a bare model name (the catalog's or price book's provider, else
+LLMRELAY_DEFAULT_PROVIDER), plus OpenRouter's `models: [...]` as extra fallback links (see
+`routing.targets`).  The route is a codec around `Relay.run`, as every ingress is: parse
+(`api.openai_format`), run, render (`api.openai_answer`).
+
+Accepted, and passed on to every link: messages with text and images (`image_url`: http(s) or
+base64 `data:` URLs) and the tool loop (assistant `tool_calls`, `tool` messages), `tools`,
+`tool_choice`, `parallel_tool_calls`, `response_format` (`json_object`, `json_schema`), `temperature`,
+`top_p`, `top_k` (OpenRouter's and vLLM's), `seed`, `presence_penalty`, `frequency_penalty`,
+`logit_bias`, `reasoning_effort` (low, medium, high), `stop`, `max_tokens` / `max_completion_tokens`,
+`user` / `safety_identifier` (the end user's id, for providers that take one), `stream` and
+`stream_options.include_usage`, `n` (1 only) and `modalities` (["text"] only).  A link whose provider
+or model cannot take what the request asks for is skipped with the reason; when no link can, the
+answer is a 400 naming the parameter (`unsupported_parameter`).  Every other parameter OpenAI
+defines (logprobs, audio, store, metadata, service_tier, …) is refused with a 400 that names it and
+says why (null or off is accepted), and one OpenAI does not define as OpenAI refuses it.
+
+The answer names who served it in `x-llmrelay-provider`, `x-llmrelay-fallback` (true/false),
+when every attempt could be priced `x-llmrelay-cost-usd` (exact decimal), and when JSON output was
+asked for `x-llmrelay-structured-output` (`native`: the provider's own JSON mode; `tool`: a forced
+tool call whose arguments are the answer).  The cost and structured-output headers are not sent on
+streams, whose headers leave before either is known.  An answer that calls tools has `content`
+null, `tool_calls`, and finish `tool_calls`; the model's reasoning, when the provider shows it, is
+`message.reasoning_content`.
 
 Ledger rows: one per attempt as everywhere, with `agent_id` = the agent's id for `agent:` models
 and `direct` for any other model.
 
-Streams: the headers are held until the first text is ready, so a fallback before it stays
-invisible and `x-llmrelay-provider` is right; then `chat.completion.chunk` frames (the first
-with `role`), a chunk with `finish_reason`, with `stream_options.include_usage` a `choices: []`
-chunk with `usage`, and `data: [DONE]`.  A stream that breaks after text ends with one
-`data: {"error": …}` frame and no `[DONE]` (as OpenAI's do, so SDKs raise).  A client that goes
+Streams: the headers are held until the first output (text, a tool call, reasoning) is ready, so a
+fallback before it stays invisible and `x-llmrelay-provider` is right; then `chat.completion.chunk`
+frames (the first with `role`; tool calls as OpenAI's fragments, reasoning as
+`delta.reasoning_content`), a chunk with `finish_reason`, with `stream_options.include_usage` a
+`choices: []` chunk with `usage`, and `data: [DONE]`.  A stream that breaks after output ends with
+one `data: {"error": …}` frame and no `[DONE]` (as OpenAI's do, so SDKs raise).  A client that goes
 away closes the upstream call; its attempt is recorded with the tokens used so far.
 
 Defaults where OpenAI has none to give: `max_tokens` falls back to the saved config, then
-LLMRELAY_DEFAULT_MAX_TOKENS.  Tools, function calls, non-text content and `n` > 1 are refused
-with a 400 naming the parameter; other unknown fields are ignored.
+LLMRELAY_DEFAULT_MAX_TOKENS.
 
 `GET /v1/models` lists every agent (`agent:<id>`, owned by `llmrelay`) and every catalog or priced
 model of an enabled provider (`<provider>/<model>`); a disabled provider's models are left out.
@@ -40,10 +58,19 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response, StreamingResponse
 
 from ...relay import Relay, Run
-from ...types import Outcome, TextDelta, money
+from ...types import (
+    Outcome,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    money,
+)
 from ..deps import KeyUser, key_user
 from ..errors import OpenAIRoute, Problem, all_routes
-from ..openai_format import ChatCompletionRequest, Chunks, completion, conversation, options, parse_request
+from ..openai_answer import Chunks, completion
+from ..openai_format import ChatCompletionRequest, conversation, options, parse_request
 
 # -- the OpenAPI document only (the routes render their bodies with orjson, not through these) --------
 
@@ -64,10 +91,23 @@ class CompletionUsage(BaseModel):
     completion_tokens_details: _CompletionDetails
 
 
+class _Function(BaseModel):
+    name: str
+    arguments: str = Field(description="JSON text")
+
+
+class _ToolCall(BaseModel):
+    id: str = Field(description="Send it back as the `tool_call_id` of the tool message that answers the call")
+    type: Literal["function"]
+    function: _Function
+
+
 class _AnswerMessage(BaseModel):
     role: Literal["assistant"]
-    content: str
+    content: str | None = Field(description="Null when the answer only calls tools")
     refusal: None = None
+    tool_calls: list[_ToolCall] | None = None
+    reasoning_content: str | None = Field(None, description="The model's reasoning, when its provider shows it")
 
 
 class _Choice(BaseModel):
@@ -155,15 +195,20 @@ async def chat_completions(request: Request) -> Response:
     headers = {"x-llmrelay-provider": resp.provider, "x-llmrelay-fallback": _bool(outcome.fallback_used)}
     if outcome.cost_usd is not None:
         headers["x-llmrelay-cost-usd"] = money(outcome.cost_usd)  # type: ignore[assignment]
+    if resp.output_mode is not None:
+        headers["x-llmrelay-structured-output"] = resp.output_mode
     return Response(completion("chatcmpl-" + run.request_id, int(time.time()), resp), headers=headers,
                     media_type=JSON)
 
 
+_OUTPUT = (TextDelta, ToolCallStart, ToolCallDelta, ToolCallEnd, ReasoningDelta, Outcome)
+
+
 async def _stream(run: Run, body: ChatCompletionRequest) -> Response:
     events = aiter(run)
-    try:  # wait for the first text (or the end): until then a failure is an ordinary HTTP error
+    try:  # wait for the first output (or the end): until then a failure is an ordinary HTTP error
         first: Any = await anext(events)
-        while not isinstance(first, TextDelta | Outcome):
+        while not isinstance(first, _OUTPUT):
             first = await anext(events)
     except BaseException:
         await events.aclose()  # type: ignore[attr-defined]
@@ -180,7 +225,19 @@ async def _stream(run: Run, body: ChatCompletionRequest) -> Response:
                                       "x-llmrelay-fallback": _bool(run.fallback_used)})
 
 
-async def _frames(events: AsyncIterator[Any], first: TextDelta | Outcome, chunks: Chunks,
+def _frame(chunks: Chunks, event: Any) -> bytes | None:
+    """The frame of one output event other than text (None: nothing to send)."""
+    kind = type(event)
+    if kind is ToolCallStart:
+        return chunks.tool_start(event)
+    if kind is ToolCallDelta:
+        return chunks.tool_delta(event) if event.arguments else None
+    if kind is ReasoningDelta:
+        return chunks.reasoning(event)
+    return None  # ToolCallEnd: OpenAI's stream has no frame for it; attempt events are not for the client
+
+
+async def _frames(events: AsyncIterator[Any], first: Any, chunks: Chunks,
                   include_usage: bool) -> AsyncIterator[bytes]:
     try:
         outcome: Outcome | None = None
@@ -188,17 +245,24 @@ async def _frames(events: AsyncIterator[Any], first: TextDelta | Outcome, chunks
             yield chunks.first("")
             outcome = first
         else:
-            yield chunks.first(first.text)
-            async for event in events:
-                if isinstance(event, TextDelta):
+            event: Any = first
+            while True:
+                if type(event) is TextDelta:
                     yield chunks.text(event.text)
-                elif isinstance(event, Outcome):
+                elif type(event) is Outcome:
                     outcome = event
+                    break
+                else:
+                    frame = _frame(chunks, event)
+                    if frame is not None:
+                        yield frame
+                event = await anext(events, None)
+                if event is None:
                     break
         assert outcome is not None  # a run always ends with one
         if outcome.error is not None:
             kind = getattr(outcome.error, "kind", None)
-            yield Chunks.error(f"the stream broke after text was sent: {outcome.error}", kind and kind.value)
+            yield Chunks.error(f"the stream broke after output was sent: {outcome.error}", kind and kind.value)
             return
         resp = outcome.response
         assert resp is not None
