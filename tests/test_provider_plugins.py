@@ -20,7 +20,7 @@ from llmrelay.providers import registry
 from llmrelay.testing import FakeServers
 from llmrelay.testing.openai import FakeOpenAI
 from llmrelay.types import ConfigError
-from tests.servers import Server, cli
+from tests.servers import Server, cli, wait_for
 
 PLUGIN_DIR = Path(__file__).parent / "plugin_example"
 
@@ -107,8 +107,8 @@ def test_llmrelay_serve_relays_to_a_plugin_provider_found_by_its_entry_point(plu
             listed = {p["provider"]: p for p in server.fresh("GET", "/api/ai/providers", headers=auth).json()}
             assert listed["mistral"]["enabled"] is True and listed["mistral"]["baseUrl"] == fakes.url("mistral")
             assert listed["anthropic"]["disabledReason"] == "ANTHROPIC_API_KEY is not set"
-            rows = server.fresh("GET", "/api/ai/usage/records", params={"provider": "mistral"},
-                                headers=auth).json()["records"]
+            rows = wait_for("the ledger row (written in the background)", lambda: server.fresh(
+                "GET", "/api/ai/usage/records", params={"provider": "mistral"}, headers=auth).json()["records"], 10)
             assert [(r["provider"], r["model"], r["status"]) for r in rows] == [
                 ("mistral", "mistral-small-latest", "success")]
             assert rows[0]["costUsd"] is None  # no price known for it: NULL, never a made-up 0

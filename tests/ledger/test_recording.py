@@ -105,10 +105,10 @@ async def test_a_row_counts_the_tool_calls_of_its_answer_and_the_images_sent(rel
     from llmrelay.content import Image, Message, Text, Tool
     from llmrelay.types import RequestOptions
 
-    fakes["openai"].script(faults.reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}},
-                                                    {"name": "get_time", "arguments": {}}]))
     turns = [Message("user", [Text("What is in this picture?"), Image(data=PNG, media_type="image/png")])]
     plain = await relay.run(None, "openai/gpt-4o", [Message("user", "What is in this picture?")])
+    fakes["openai"].script(faults.reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}},
+                                                    {"name": "get_time", "arguments": {}}]))
     outcome = await relay.run(None, "openai/gpt-4o", turns, RequestOptions(
         tools=(Tool("get_weather"), Tool("get_time"))))
     assert [c.name for c in outcome.response.tool_calls] == ["get_weather", "get_time"]

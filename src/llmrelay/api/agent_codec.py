@@ -148,7 +148,8 @@ def _part_of(kinds: dict[str, type[_Part]], turn: str) -> WrapValidator:
             return value
         if not isinstance(value, dict):
             raise ValueError("a part must be an object with a `type`")
-        model = kinds.get(value.get("type"))  # type: ignore[arg-type]
+        kind = value.get("type")
+        model = kinds.get(kind) if isinstance(kind, str) else None
         if model is None:
             raise ValueError(f"type must be one of {', '.join(kinds)} in {turn}, not {value.get('type')!r}")
         return model.model_validate(value)
