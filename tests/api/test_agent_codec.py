@@ -99,5 +99,6 @@ def test_tool_results_answer_the_calls_just_before_them(turns, bad):
 async def test_a_part_whose_type_is_not_a_string_is_a_422_naming_it(client, keys):
     """Found by schemathesis: `{"type": []}` once raised TypeError (a 500)."""
     r = await client.post("/api/ai/agents", headers=keys.auth("alice"), json={
-        "agentId": "general-agent", "message": "Hi", "conversationHistory": [{"role": "user", "content": [{"type": []}]}]})
+        "agentId": "general-agent", "message": "Hi",
+        "conversationHistory": [{"role": "user", "content": [{"type": []}]}]})
     assert r.status_code == 422 and "type must be one of" in r.json()["detail"]
