@@ -6,6 +6,7 @@
 #
 #   bench/profile.sh            # 20 s of load, 12 s of sampling
 #   SECS=30 bench/profile.sh
+#   BODY=bench/results/<time>-tools/tools.json bench/profile.sh    # another request body
 #
 # Needs py-spy in the venv (`.venv/bin/pip install py-spy`), wrk, and ../shared/bench installed.
 set -euo pipefail
@@ -27,7 +28,7 @@ MOCK=$!
 llmrelay_env "$MOCK_PORT"
 trap 'kill -TERM ${SERVER:-} $MOCK 2>/dev/null || true' EXIT
 start_llmrelay "$PORT" "$OUT/serve.log"
-write_body "$OUT/body.json"
+if [[ -n "${BODY:-}" ]]; then cp "$BODY" "$OUT/body.json"; else write_body "$OUT/body.json"; fi
 
 BENCH_BODY_FILE="$OUT/body.json" BENCH_WRK_OUT="$OUT/wrk.json" taskset -c 0 wrk -t1 -c64 -d"${SECS}s" \
   -s "$HARNESS/tools/wrk_post.lua" -H "Authorization: Bearer $KEY" \

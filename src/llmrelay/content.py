@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -69,6 +70,17 @@ class ToolCall:
     signature: str | None = None
     """A provider's opaque token that must accompany this call when the history goes back to it
     (Gemini's `thoughtSignature`)."""
+
+    def arguments_object(self) -> dict[str, Any] | None:
+        """The arguments as the object the APIs that want one take (blank arguments: {}); None when
+        they are not a JSON object."""
+        if not self.arguments.strip():
+            return {}
+        try:
+            value = json.loads(self.arguments)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
 
 
 @dataclass(frozen=True, slots=True)

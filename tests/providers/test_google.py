@@ -232,9 +232,11 @@ async def test_temperature_is_clamped_to_zero_to_two(provider, fakes, given, sen
     assert last_body(fakes)["generationConfig"]["temperature"] == sent
 
 
-async def test_stop_sequences_are_capped_at_five_and_empty_ones_dropped(provider, fakes):
-    await provider.complete(req(stop=("", "a", "b", "c", "d", "e", "f")))
+async def test_up_to_five_stop_sequences_are_sent_and_empty_ones_dropped(provider, fakes):
+    await provider.complete(req(stop=("", "a", "b", "c", "d", "e")))
     assert last_body(fakes)["generationConfig"]["stopSequences"] == ["a", "b", "c", "d", "e"]
+    err = await raises(provider.complete(req(stop=("a", "b", "c", "d", "e", "f"))))  # never cut silently
+    assert err.kind is ErrorKind.BAD_REQUEST and err.falls_through
 
 
 async def test_request_without_any_text_is_bad_request_and_not_sent(provider, fakes):

@@ -182,7 +182,7 @@ def test_stream_refusal_delta_becomes_content_filter(provider):
 
 async def test_request_wire_format(provider, fakes):
     request = ChatRequest(model=MODEL, system="Be terse.", max_tokens=50, temperature=0.7,
-                          stop=("a", "b", "c", "d", "e"),
+                          stop=("a", "b", "c", "d"),
                           messages=(Message("user", "one"), Message("user", "two"), Message("assistant", ""),
                                     Message("assistant", "three"), Message("user", "four")))
     await provider.complete(request)

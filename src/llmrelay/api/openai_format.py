@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from ..providers.openai_wire import (
@@ -146,7 +147,11 @@ class ChatCompletionRequest(BaseModel):
 def parse_request(raw: bytes) -> ChatCompletionRequest:
     """The body validated, or a 400 in OpenAI's terms naming the parameter."""
     try:
-        body = ChatCompletionRequest.model_validate_json(raw)
+        data = orjson.loads(raw)  # then validated: about twice as fast as pydantic's own JSON parsing
+    except orjson.JSONDecodeError as exc:
+        raise Problem(400, f"the body is not valid JSON: {exc}", code="invalid_json") from None
+    try:
+        body = ChatCompletionRequest.model_validate(data)
     except ValidationError as exc:
         raise _invalid(exc) from None
     if body.model_extra:

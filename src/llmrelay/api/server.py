@@ -198,7 +198,7 @@ def _run_uvicorn(uvicorn: Any, settings: Settings, sock: socket.socket, workers:
 
     from .app import create_app
 
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), **common))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, server=True), **common))
     try:
         with _quiet_exit_signals():
             server.run(sockets=[sock])

@@ -161,11 +161,8 @@ def _block(p: Part) -> dict[str, Any] | None:
 
 def arguments_object(call: ToolCall) -> dict[str, Any]:
     """A call's arguments as the object `tool_use.input` must be."""
-    try:
-        value = json.loads(call.arguments or "{}")
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
+    value = call.arguments_object()
+    if value is None:
         raise Unsendable(f"the arguments of the call to {call.name!r} are not a JSON object, "
                          "which Anthropic's tool_use.input must be")
     return value

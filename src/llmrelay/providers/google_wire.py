@@ -95,7 +95,9 @@ def generation_config(request: ChatRequest) -> dict[str, Any]:
     if request.temperature is not None and request.temperature == request.temperature:
         low, high = TEMPERATURE_RANGE
         config["temperature"] = min(max(float(request.temperature), low), high)
-    stops = [s for s in request.stop if s][:MAX_STOP_SEQUENCES]
+    stops = [s for s in request.stop if s]
+    if len(stops) > MAX_STOP_SEQUENCES:
+        raise WireError(f"Gemini takes at most {MAX_STOP_SEQUENCES} stop sequences; the request has {len(stops)}")
     if stops:
         config["stopSequences"] = stops
     s = request.sampling
@@ -216,11 +218,8 @@ def _part_to_wire(p: Part, names: dict[str, str]) -> dict[str, Any] | None:
 
 
 def _arguments(call: ToolCall) -> dict[str, Any]:
-    try:
-        args = json.loads(call.arguments or "{}")
-    except ValueError:
-        args = None
-    if not isinstance(args, dict):
+    args = call.arguments_object()
+    if args is None:
         raise WireError(f"the arguments of tool call {call.id!r} ({call.name}) are not a JSON object: "
                         "Gemini takes only an object")
     return args

@@ -145,14 +145,8 @@ def call_to_wire(call: ToolCall) -> dict[str, Any]:
 
 def arguments_object(call: ToolCall) -> dict[str, Any]:
     """A call's arguments as the object Ollama wants (blank arguments: none)."""
-    if not call.arguments.strip():
-        return {}
-    try:
-        value = json.loads(call.arguments)
-    except ValueError:
-        raise Unsendable(f"the arguments of tool call {call.name!r} are not JSON: Ollama takes a JSON object")\
-            from None
-    if not isinstance(value, dict):
+    value = call.arguments_object()
+    if value is None:
         raise Unsendable(f"the arguments of tool call {call.name!r} are not a JSON object, which Ollama requires")
     return value
 

@@ -119,7 +119,10 @@ class OpenAIRequests:
             out["temperature"] = min(max(request.temperature, lo), hi)
             if reasoning and out["temperature"] != 1:
                 raise self.unsupported("temperature", f"{model} takes only the default temperature (1)", model)
-        stop = [x for x in request.stop if x][: self.max_stop]
+        stop = [x for x in request.stop if x]
+        if len(stop) > self.max_stop:
+            raise self.unsupported("stop", f"{self.name} takes at most {self.max_stop} stop sequences; the request "
+                                           f"has {len(stop)}", model)
         if stop:
             if reasoning:
                 raise self.unsupported("stop", f"{model} takes no stop sequences", model)

@@ -148,7 +148,7 @@ def messages_from_wire(items: Sequence[Any]) -> tuple[list[str], list[Message]]:
     results: list[Part] = []
     for i, m in enumerate(items):
         where = f"messages[{i}]"
-        if not isinstance(m, Mapping):
+        if not isinstance(m, dict):
             raise WireError("must be an object with a role", where)
         role = m.get("role")
         if role != "tool" and results:
@@ -196,7 +196,7 @@ def _text_only(content: Any, where: str) -> str:
     if isinstance(content, list):
         texts = []
         for j, part in enumerate(content):
-            if not isinstance(part, Mapping) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
                 raise WireError("only text parts are allowed here", f"{where}[{j}]")
             texts.append(part["text"])
         return "".join(texts)
@@ -213,15 +213,15 @@ def _user_parts(content: Any, where: str) -> list[Part] | str:
     parts: list[Part] = []
     for j, part in enumerate(content):
         at = f"{where}[{j}]"
-        kind = part.get("type") if isinstance(part, Mapping) else None
+        kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
             if not isinstance(part.get("text"), str):
                 raise WireError("text must be a string", at + ".text")
             parts.append(Text(part["text"]))
         elif kind == "image_url":
             spec = part.get("image_url")
-            url = spec.get("url") if isinstance(spec, Mapping) else spec
-            detail = spec.get("detail") if isinstance(spec, Mapping) else None
+            url = spec.get("url") if isinstance(spec, dict) else spec
+            detail = spec.get("detail") if isinstance(spec, dict) else None
             if not isinstance(url, str):
                 raise WireError("image_url needs a url", at + ".image_url")
             if detail is not None and detail not in ("auto", "low", "high"):
@@ -243,7 +243,7 @@ def _assistant_parts(m: Mapping[str, Any], where: str) -> list[Part]:
     content = m.get("content")
     if content is not None:
         if isinstance(content, list):  # an assistant's parts: text, or a refusal
-            content = "".join(p.get("text") or p.get("refusal") or "" for p in content if isinstance(p, Mapping))
+            content = "".join(p.get("text") or p.get("refusal") or "" for p in content if isinstance(p, dict))
         text = _text_only(content, where + ".content")
         if text:
             parts.append(Text(text))
@@ -252,8 +252,8 @@ def _assistant_parts(m: Mapping[str, Any], where: str) -> list[Part]:
         raise WireError("must be an array", where + ".tool_calls")
     for j, c in enumerate(calls):
         at = f"{where}.tool_calls[{j}]"
-        fn = c.get("function") if isinstance(c, Mapping) else None
-        if not isinstance(c, Mapping) or c.get("type", "function") != "function" or not isinstance(fn, Mapping):
+        fn = c.get("function") if isinstance(c, dict) else None
+        if not isinstance(c, dict) or c.get("type", "function") != "function" or not isinstance(fn, dict):
             raise WireError("only function tool calls are supported", at)
         if not isinstance(c.get("id"), str) or not isinstance(fn.get("name"), str):
             raise WireError("a tool call needs an id and a function name", at)
@@ -268,10 +268,14 @@ def _assistant_parts(m: Mapping[str, Any], where: str) -> list[Part]:
 # -- tools, tool choice, response format ------------------------------------------------------------
 
 
+_NO_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
+
+
 def tools_to_wire(tools: Sequence[Tool]) -> list[dict[str, Any]]:
     out = []
     for t in tools:
-        fn: dict[str, Any] = {"name": t.name, "parameters": dict(t.parameters)}
+        params = t.parameters
+        fn: dict[str, Any] = {"name": t.name, "parameters": params if type(params) is dict else dict(params)}
         if t.description:
             fn["description"] = t.description
         if t.strict is not None:
@@ -285,20 +289,21 @@ def tools_from_wire(items: Any) -> tuple[Tool, ...]:
         raise WireError("must be an array of tools", "tools")
     tools = []
     for i, t in enumerate(items):
-        at = f"tools[{i}]"
-        if not isinstance(t, Mapping) or t.get("type") != "function":
-            raise WireError("only function tools are supported", at + ".type")
+        if type(t) is not dict or t.get("type") != "function":
+            raise WireError("only function tools are supported", f"tools[{i}].type")
         fn = t.get("function")
-        if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str) or not TOOL_NAME.match(fn["name"]):
-            raise WireError("a function needs a name of letters, digits, _ . - (at most 128)", at + ".function.name")
-        params = fn.get("parameters", {"type": "object", "properties": {}})
-        if not isinstance(params, Mapping) or params.get("type", "object") != "object":
-            raise WireError("parameters must be a JSON Schema of type object", at + ".function.parameters")
+        name = fn.get("name") if type(fn) is dict else None
+        if type(name) is not str or not TOOL_NAME.match(name):
+            raise WireError("a function needs a name of letters, digits, _ . - (at most 128)",
+                            f"tools[{i}].function.name")
+        params = fn.get("parameters") or _NO_PARAMETERS
+        if type(params) is not dict or params.get("type", "object") != "object":
+            raise WireError("parameters must be a JSON Schema of type object", f"tools[{i}].function.parameters")
         description = fn.get("description") or ""
         strict = fn.get("strict")
-        if not isinstance(description, str) or not (strict is None or isinstance(strict, bool)):
-            raise WireError("description is a string, strict true or false", at + ".function")
-        tools.append(Tool(fn["name"], description, dict(params), strict))
+        if type(description) is not str or not (strict is None or type(strict) is bool):
+            raise WireError("description is a string, strict true or false", f"tools[{i}].function")
+        tools.append(Tool(name, description, params, strict))  # the request's own schema: read, never changed
     names = [t.name for t in tools]
     if len(set(names)) != len(names):
         raise WireError("two tools have the same name", "tools")
@@ -316,9 +321,9 @@ def tool_choice_from_wire(value: Any) -> ToolChoice | None:
         return None
     if value in ("auto", "none", "required"):
         return ToolChoice(value)
-    if isinstance(value, Mapping) and value.get("type") == "function":
+    if isinstance(value, dict) and value.get("type") == "function":
         fn = value.get("function")
-        if isinstance(fn, Mapping) and isinstance(fn.get("name"), str):
+        if isinstance(fn, dict) and isinstance(fn.get("name"), str):
             return ToolChoice("tool", fn["name"])
     raise WireError('must be "auto", "none", "required" or {"type": "function", "function": {"name": …}}',
                     "tool_choice")
@@ -336,19 +341,19 @@ def output_to_wire(output: OutputFormat) -> dict[str, Any]:
 
 
 def output_from_wire(value: Any) -> OutputFormat | None:
-    kind = value.get("type") if isinstance(value, Mapping) else None
+    kind = value.get("type") if isinstance(value, dict) else None
     if value is None or kind == "text":
         return None
     if kind == "json_object":
         return OutputFormat("json_object")
     if kind == "json_schema":
         spec = value.get("json_schema")
-        if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str) or not TOOL_NAME.match(spec["name"]):
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not TOOL_NAME.match(spec["name"]):
             raise WireError("json_schema needs a name (letters, digits, _ -)", "response_format.json_schema.name")
         schema = spec.get("schema", {"type": "object"})
         strict = spec.get("strict")
         description = spec.get("description")
-        if not isinstance(schema, Mapping) or not (strict is None or isinstance(strict, bool)) or not (
+        if not isinstance(schema, dict) or not (strict is None or isinstance(strict, bool)) or not (
                 description is None or isinstance(description, str)):
             raise WireError("schema is a JSON Schema object, strict true or false", "response_format.json_schema")
         return OutputFormat("json_schema", dict(schema), spec["name"], description, strict)
@@ -366,8 +371,8 @@ def answer_from_wire(message: Mapping[str, Any]) -> tuple[str, tuple[ToolCall, .
         raise ValueError("content")
     calls = []
     for c in message.get("tool_calls") or ():
-        fn = c.get("function") if isinstance(c, Mapping) else None
-        if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
+        fn = c.get("function") if isinstance(c, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
             raise ValueError("tool_calls")
         arguments = fn.get("arguments")
         calls.append(ToolCall(c.get("id") if isinstance(c.get("id"), str) else "", fn["name"],
