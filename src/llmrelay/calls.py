@@ -214,3 +214,27 @@ class ReasoningDelta:
 OutputEvent = TextDelta | ToolCallStart | ToolCallDelta | ToolCallEnd | ReasoningDelta
 """The events that carry the answer itself: once one has reached the caller, a stream cannot fall back."""
 StreamEvent = TextDelta | ToolCallStart | ToolCallDelta | ToolCallEnd | ReasoningDelta | UsageReport | Finished
+
+
+# -- embeddings ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingRequest:
+    """Vectors for `inputs` (each a text), from an embedding model; `dimensions` asks for shorter vectors
+    where the model can give them."""
+
+    model: str
+    inputs: tuple[str, ...]
+    dimensions: int | None = None
+    end_user: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingResponse:
+    vectors: list[list[float]]
+    """One per input, in order."""
+    model: str
+    provider: str
+    usage: Usage
+    """Input tokens only."""

@@ -19,6 +19,8 @@ from .calls import (
     NO_SAMPLING,
     ChatRequest,
     ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
     Finished,
     FinishReason,
     OutputEvent,
@@ -214,6 +216,8 @@ class RequestContext:
     request_id: str
     agent_id: str
     user_id: str | None
+    kind: str = "chat"
+    """What the request asked for: `chat` (a conversation's next turn) or `embedding`."""
 
 
 class AllLinksFailed(LLMRelayError):
@@ -352,6 +356,8 @@ __all__ = [
     "ChatRequest",
     "ChatResponse",
     "ConfigError",
+    "EmbeddingRequest",
+    "EmbeddingResponse",
     "ErrorKind",
     "FinishReason",
     "Finished",

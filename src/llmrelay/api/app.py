@@ -21,7 +21,18 @@ from ..version import __version__
 from . import errors
 from .metrics import observe_attempt, observe_cost
 from .middleware import ServiceMiddleware
-from .routes import agents, catalog, config, conversations, health, openai_compat, usage
+from .routes import (
+    agents,
+    anthropic_compat,
+    catalog,
+    config,
+    conversations,
+    embeddings,
+    health,
+    openai_compat,
+    responses,
+    usage,
+)
 
 
 class RelayApp(FastAPI):
@@ -71,7 +82,8 @@ def create_app(settings: Settings | None = None, *, relay: Relay | None = None, 
     app.state.settings = settings
     app.state.relay = relay
     errors.install(app)
-    for module in (health, agents, conversations, config, usage, catalog, openai_compat):
+    for module in (health, agents, conversations, config, usage, catalog, openai_compat, anthropic_compat, responses,
+                   embeddings):
         app.include_router(module.router)
     web.install(app)
     app.include_router(openai_compat.unmatched)  # last: every other /v1 path, answered in OpenAI's shape

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from fastapi import FastAPI, Request
@@ -73,6 +73,20 @@ class OpenAIErrorResponse(BaseModel):
     error: OpenAIErrorDetail
 
 
+class AnthropicErrorDetail(BaseModel):
+    type: str
+    message: str
+
+
+class AnthropicErrorResponse(BaseModel):
+    """The body of every error under /v1/messages, as Anthropic's SDKs expect it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["error"]
+    error: AnthropicErrorDetail
+
+
 class Problem(Exception):
     """Raise it from a route to answer an error."""
 
@@ -109,8 +123,26 @@ class OpenAIShape(ProblemShape):
                                        "param": p.field, "code": code}, **p.extra})
 
 
+_ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
+                    403: "permission_error", 404: "not_found_error", 405: "invalid_request_error",
+                    413: "request_too_large", 422: "invalid_request_error", 429: "rate_limit_error", 500: "api_error",
+                    502: "api_error", 503: "overloaded_error", 529: "overloaded_error"}
+
+
+class AnthropicShape(ProblemShape):
+    """Anthropic's error body: `{"type": "error", "error": {"type", "message"}}`, `type` by status, as the
+    anthropic SDKs read it (the request id travels in the `request-id` header, as Anthropic sends it)."""
+
+    media_type = "application/json"
+
+    def body(self, p: Problem) -> bytes:
+        return orjson.dumps({"type": "error", "error": {"type": _ANTHROPIC_TYPES.get(p.status, "api_error"),
+                                                        "message": p.detail}, **p.extra})
+
+
 PROBLEM_SHAPE = ProblemShape()
 OPENAI_SHAPE = OpenAIShape()
+ANTHROPIC_SHAPE = AnthropicShape()
 
 
 class ApiRoute(APIRoute):
@@ -124,6 +156,13 @@ class OpenAIRoute(APIRoute):
     """The route class of the OpenAI-compatible routers: keyed, OpenAI's error object."""
 
     error_shape: ProblemShape = OPENAI_SHAPE
+    keyed = True
+
+
+class AnthropicRoute(APIRoute):
+    """The route class of the Anthropic-compatible router (`/v1/messages`): keyed, Anthropic's error body."""
+
+    error_shape: ProblemShape = ANTHROPIC_SHAPE
     keyed = True
 
 
@@ -205,7 +244,8 @@ def document_errors(doc: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
     on every keyed one, 400 (invalid JSON) and 413 (too large) wherever a body goes."""
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     contents = {PROBLEM_SHAPE: {PROBLEM: {"schema": _component(schemas, ProblemDetails)}},
-                OPENAI_SHAPE: {"application/json": {"schema": _component(schemas, OpenAIErrorResponse)}}}
+                OPENAI_SHAPE: {"application/json": {"schema": _component(schemas, OpenAIErrorResponse)}},
+                ANTHROPIC_SHAPE: {"application/json": {"schema": _component(schemas, AnthropicErrorResponse)}}}
     paths = doc.get("paths", {})
     for route in routes:
         if not isinstance(route, APIRoute) or route.path_format not in paths:

@@ -91,6 +91,8 @@ class AIModelUsage(Base):
     """How many tool calls the attempt's answer held."""
     images: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     """How many images the request sent to this attempt (0 for a skipped link)."""
+    kind: Mapped[str] = mapped_column(String(16), default="chat", server_default=text("'chat'"))
+    """What the request asked for: `chat` or `embedding`."""
 
     # Each composite index also serves lookups on its first column alone: five indexes in all,
     # not nine, because every one of them costs time on the insert path.
@@ -170,4 +172,22 @@ class ConversationMessage(Base):
     provider: Mapped[str | None] = mapped_column(String(32))
     model: Mapped[str | None] = mapped_column(String(200))
     request_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StoredResponse(Base):
+    """A response of the OpenAI Responses API kept for `previous_response_id` and `GET /v1/responses/{id}`
+    (`store`, the API's default): its owner, the whole conversation up to and including it, and its body."""
+
+    __tablename__ = "responses"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    previous_id: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(300))
+    turns: Mapped[list] = mapped_column(JSON)
+    """The conversation including this response's output: `[{"role", "parts"}]` (`content.parts_to_json`),
+    with the instructions as a `system` turn when there were some."""
+    body: Mapped[dict] = mapped_column(JSON)
+    """The response object as it was returned."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -31,7 +31,15 @@ import orjson
 from pydantic import SecretStr
 
 from ..redaction import redact
-from ..types import ChatRequest, ChatResponse, ErrorKind, ProviderError, StreamEvent
+from ..types import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ErrorKind,
+    ProviderError,
+    StreamEvent,
+)
 from .sse import NDJSONDecoder, SSEDecoder, SSEEvent
 
 MAX_ERROR_BODY = 64 * 1024
@@ -118,6 +126,16 @@ class Provider(ABC):
         """One streaming call: `TextDelta`s as they arrive, `UsageReport`s whenever the
         provider reports usage (cumulative, the last one wins), then exactly one `Finished`.
         Raises `ProviderError`, including when the stream ends without its terminal frame."""
+
+    async def count_tokens(self, request: ChatRequest) -> int | None:
+        """The request's input tokens as the provider counts them, without generating (None: the provider
+        has no way to count them; the caller estimates)."""
+        return None
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        """Vectors for the request's inputs.  Only an adapter whose `takes` holds `embeddings` has them."""
+        raise ProviderError(ErrorKind.NOT_FOUND, f"{self.name} has no embeddings", provider=self.name,
+                            model=request.model)
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

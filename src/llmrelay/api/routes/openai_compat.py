@@ -310,4 +310,7 @@ async def no_such_endpoint(path: str, request: Request) -> Response:
     if allowed:
         raise Problem(405, f"{request.method} is not allowed on {request.url.path} (allowed: {', '.join(allowed)})",
                       code="method_not_allowed", headers={"allow": ", ".join(allowed)})
-    raise Problem(404, f"llmrelay has no endpoint {request.url.path}", code="unknown_url")
+    served = sorted({f"{m} {r.path}" for r in all_routes(request.app) if r is not here and isinstance(r, APIRoute)
+                     and r.path.startswith("/v1/") for m in r.methods if m != "HEAD"}, key=lambda e: e.split()[::-1])
+    raise Problem(404, f"llmrelay has no endpoint {request.method} {request.url.path}; under /v1 it serves: "
+                       f"{', '.join(served)}", code="unknown_url", extra={"endpoints": served})
