@@ -191,3 +191,17 @@ def test_bad_tools_choice_and_format_name_their_param(read, value, param):
     with pytest.raises(WireError) as info:
         read(value)
     assert info.value.param == param
+
+
+def test_a_repeated_tools_list_is_read_once_and_written_once():
+    """Agents send the same tools with every turn: the second time they are the same objects, and the
+    same wire list goes out (tools_from_wire / tools_to_wire keep them)."""
+    from llmrelay.providers.openai_wire import tools_from_wire, tools_to_wire
+
+    items = [{"type": "function", "function": {"name": "memo_probe", "parameters": {
+        "type": "object", "properties": {"q": {"type": "string"}}}}}]
+    first, again = tools_from_wire(items), tools_from_wire([dict(i) for i in items])
+    assert first is again and first[0].parameters == items[0]["function"]["parameters"]
+    assert tools_to_wire(first) is tools_to_wire(again)
+    other = tools_from_wire([{"type": "function", "function": {"name": "memo_probe_2"}}])
+    assert other is not first and tools_to_wire(other)[0]["function"]["name"] == "memo_probe_2"

@@ -24,6 +24,8 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from ..content import (
     TOOL_NAME,
     Image,
@@ -272,6 +274,20 @@ _NO_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
 
 
 def tools_to_wire(tools: Sequence[Tool]) -> list[dict[str, Any]]:
+    """`tools` as the request body's `tools` (never to be changed: the same tools, read once by
+    `tools_from_wire`, give the same list)."""
+    found = _tools_out.get(id(tools))
+    if found is not None and found[0] is tools:
+        return found[1]
+    out = _write_tools(tools)
+    if isinstance(tools, tuple):
+        if len(_tools_out) >= _MEMO_SIZE:
+            _tools_out.clear()
+        _tools_out[id(tools)] = (tools, out)
+    return out
+
+
+def _write_tools(tools: Sequence[Tool]) -> list[dict[str, Any]]:
     out = []
     for t in tools:
         params = t.parameters
@@ -284,7 +300,26 @@ def tools_to_wire(tools: Sequence[Tool]) -> list[dict[str, Any]]:
     return out
 
 
+_MEMO_SIZE = 256
+_tools_in: dict[bytes, tuple[Tool, ...]] = {}
+_tools_out: dict[int, tuple[tuple[Tool, ...], list[dict[str, Any]]]] = {}
+
+
 def tools_from_wire(items: Any) -> tuple[Tool, ...]:
+    """A request's `tools`.  An agent sends the same tools with every turn of its loop: the tools read
+    from a list are kept (a few hundred lists, by their JSON), so a repeated list costs one `orjson.dumps`
+    and the `Tool`s are shared (frozen, and their schemas are never changed)."""
+    key = orjson.dumps(items)
+    found = _tools_in.get(key)
+    if found is None:
+        found = _read_tools(items)
+        if len(_tools_in) >= _MEMO_SIZE:
+            _tools_in.clear()
+        _tools_in[key] = found
+    return found
+
+
+def _read_tools(items: Any) -> tuple[Tool, ...]:
     if not isinstance(items, list):
         raise WireError("must be an array of tools", "tools")
     tools = []
