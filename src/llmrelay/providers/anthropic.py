@@ -22,6 +22,9 @@ Answers: text blocks are the text, `tool_use` blocks tool calls (arguments: the 
 (index: the ordinal of the answer's tool calls), thinking blocks `ReasoningDelta`s (index: the ordinal
 of its thinking blocks), the output tool's input pieces `TextDelta`s.
 
+`count_tokens` sends the same body, without what the count endpoint does not take (max_tokens, stream,
+sampling, metadata), to `POST {base}/v1/messages/count_tokens` and reads its `input_tokens`.
+
 Usage (§6): input = `input_tokens + cache_creation_input_tokens + cache_read_input_tokens`
 (Anthropic's `input_tokens` excludes cached tokens), cached = `cache_read_input_tokens`,
 cache_write = `cache_creation_input_tokens`, output = `output_tokens`,
@@ -61,6 +64,9 @@ from .base import HTTPProvider, excerpt, kind_for_status, parse_retry_after, sho
 
 API_VERSION = "2023-06-01"
 MESSAGES_PATH = "/v1/messages"
+COUNT_PATH = "/v1/messages/count_tokens"
+_COUNTED = ("model", "messages", "system", "tools", "tool_choice", "thinking", "output_config")
+"""The fields of a Messages body that the count endpoint takes (it refuses the others)."""
 CURRENT_MODELS = re.compile(r"^claude-(?:opus|sonnet|haiku)-(?:4-(?:[5-9]|\d\d)|(?:[5-9]|\d\d))(?:\D|$)")
 """The Claude 4.5 generation and later."""
 
@@ -155,6 +161,15 @@ class AnthropicProvider(HTTPProvider):
         body, plan = self.wire_request(request, stream=False)
         data = await self.post_json(MESSAGES_PATH, body, request.model)
         return self.parse_message(data, request.model, plan)
+
+    async def count_tokens(self, request: ChatRequest) -> int | None:
+        """The input tokens of the body `complete` would send, by `POST /v1/messages/count_tokens`."""
+        body, _ = self.wire_request(request, stream=False)
+        data = await self.post_json(COUNT_PATH, {k: body[k] for k in _COUNTED if k in body}, request.model)
+        count = data.get("input_tokens")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise self.malformed("token count", data, request.model)
+        return count
 
     def parse_message(self, data: dict[str, Any], model: str, plan: OutputPlan | None = None) -> ChatResponse:
         if data.get("type") == "error":

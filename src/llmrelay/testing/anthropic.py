@@ -1,7 +1,7 @@
 """A fake Anthropic Messages API (shared/reference/providers.md §1).
 
-Endpoints: ``POST /v1/messages``, ``GET /v1/models`` (``limit``, ``after_id``, ``before_id``)
-and ``GET /v1/models/{model_id}``.
+Endpoints: ``POST /v1/messages``, ``POST /v1/messages/count_tokens``, ``GET /v1/models`` (``limit``,
+``after_id``, ``before_id``) and ``GET /v1/models/{model_id}``.
 
 Reproduces: the key as ``x-api-key`` or ``Authorization: Bearer`` (the anthropic 2.x SDK sends
 the latter), a required ``anthropic-version`` header (any value), a required ``max_tokens``,
@@ -14,6 +14,10 @@ Usage is native: ``input_tokens`` EXCLUDES cached tokens (``input_tokens = input
 - cache_write`` of the scripted unified usage, floored at 0), ``cache_read_input_tokens`` is
 ``cached_input``, ``cache_creation_input_tokens`` is ``cache_write``, and
 ``output_tokens_details.thinking_tokens`` appears when ``reasoning`` is non-zero.
+
+``count_tokens`` takes the fields of ``_COUNTED`` (others: "Extra inputs are not permitted"), checks them
+as ``/v1/messages`` does and answers ``{"input_tokens": N}`` as a Messages answer counts its input
+(`server.input_tokens`); it takes no faults (they are for chat requests).
 
 Tools, images, structured output and thinking are read and checked as `anthropic_checks` says (the
 real API's 400s); `testing.tools.plan` decides the calls.  Calls are ``tool_use`` blocks (ids
@@ -71,7 +75,7 @@ from aiohttp import web
 
 from . import anthropic_checks as checks
 from .faults import Fault
-from .server import FakeProvider, Prompt, Reply, count_tokens
+from .server import FakeProvider, Prompt, Reply, count_tokens, input_tokens
 from .tools import ToolState
 
 _STATUS_TYPES: dict[int, str] = {
@@ -119,6 +123,7 @@ _CODE_HINTS: dict[str, tuple[str, str]] = {
     "spend_cap": ("rate_limit_error",
                   "Your organization has reached the monthly spend limit of its usage tier."),
 }
+_COUNTED = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking", "output_config"})
 _FINISH = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 # id -> (display_name, created_at, deprecated_at); ids as the anthropic 2.14 SDK knows them,
 # dates illustrative.  Sonnet 4.5 is listed as the SDK lists it: deprecated.
@@ -138,7 +143,8 @@ class FakeAnthropic(FakeProvider):
     malformed_frame: ClassVar[bytes] = b"event: content_block_delta\ndata: {not json at all\n\n"
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.post("/v1/messages", self.messages), web.get("/v1/models", self.list_models),
+        return [web.post("/v1/messages", self.messages), web.post("/v1/messages/count_tokens", self.count),
+                web.get("/v1/models", self.list_models),
                 web.get("/v1/models/{model_id}", self.get_model)]
 
     def authorized(self, request: web.Request) -> bool:
@@ -186,6 +192,22 @@ class FakeAnthropic(FakeProvider):
         if isinstance(prompt, str):
             return self.error_response(400, None, prompt, None, "")
         return await self.answer(request, prompt)
+
+    async def count(self, request: web.Request) -> web.Response:
+        body = await self.read_json(request)
+        if not self.authorized(request):
+            return self.error_response(401, None, _missing_key_message(request), None, "")
+        if isinstance(body, dict):
+            extra = next((k for k in body if k not in _COUNTED), None)
+            if extra is not None:
+                return self.error_response(400, None, f"{extra}: Extra inputs are not permitted", None, "")
+            body = {**body, "max_tokens": 1 << 30}  # the checks of /v1/messages, without its own field
+        prompt = self.parse(request, body)
+        if isinstance(prompt, str):
+            return self.error_response(400, None, prompt, None, "")
+        if self.models is not None and prompt.model not in self.models:
+            return self.error_response(404, None, None, None, prompt.model)
+        return web.json_response({"input_tokens": input_tokens(prompt)})
 
     def call_id(self, n: int) -> str:
         return f"toolu_01Fake{self.next_id()}x{n}"

@@ -96,6 +96,14 @@ def count_tokens(text: str) -> int:
     return len(text.split())
 
 
+def input_tokens(prompt: Prompt) -> int:
+    """What every fake counts a request's input as: the words of its system prompt, turns and last tool
+    results, plus `IMAGE_TOKENS` per image and `TOOL_TOKENS` per tool offered."""
+    state = prompt.tools
+    text = " ".join([prompt.system or ""] + [t for _, t in prompt.messages] + state.results)
+    return count_tokens(text) + IMAGE_TOKENS * state.images + TOOL_TOKENS * len(state.tools)
+
+
 class FakeProvider(ABC):
     """One fake provider: subclass it per provider."""
 
@@ -249,9 +257,8 @@ class FakeProvider(ABC):
             chunks, finish = chunks[: prompt.max_tokens], "length"
         if fault is not None and fault.finish:
             finish, native = fault.finish, True
-        prompt_text = " ".join([prompt.system or ""] + [t for _, t in prompt.messages] + state.results)
         calls_text = " ".join(json.dumps(c.arguments) for c in calls)
-        usage = dict(input=count_tokens(prompt_text) + IMAGE_TOKENS * state.images + TOOL_TOKENS * len(state.tools),
+        usage = dict(input=input_tokens(prompt),
                      output=count_tokens("".join(chunks)) + count_tokens(calls_text), cached_input=0, reasoning=0,
                      cache_write=0)
         if fault is not None and fault.usage:
