@@ -7,13 +7,14 @@ from ..db.configs import ConfigStore
 from ..db.conversations import ConversationStore
 from ..db.engine import make_engine, sessions
 from ..db.migrate import ensure_schema
+from ..db.responses import ResponseStore
 from ..db.users import principal_of
 from ..types import Principal
 from .recorder import Recorder
 
 
 class Ledger:
-    """The database side of llmrelay: engine, recorder, saved configs, conversations."""
+    """The database side of llmrelay: engine, recorder, saved configs, conversations, stored responses."""
 
     def __init__(self, settings: Settings, *, url: str | None = None) -> None:
         self.url = url or settings.db_url
@@ -22,6 +23,7 @@ class Ledger:
         self.recorder = Recorder(self.engine, settings.home / "spool")
         self.configs = ConfigStore(self.sessions)
         self.conversations = ConversationStore(self.sessions)
+        self.responses = ResponseStore(self.sessions)
         self._started = False
 
     async def start(self, migrate: bool = True) -> None:
