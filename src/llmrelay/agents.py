@@ -9,6 +9,12 @@ relays the calls) and an `output_format` (`json_object`, or `json_schema` with a
 own tools are added to the agent's (one of the same name replaces the agent's), and a request's own
 output format replaces the agent's.
 
+An agent of `kind = "embedding"` makes vectors (`/v1/embeddings`, `Relay.embed`) instead of answers: its
+links must all be embedding models the catalog knows, of one dimension (a chain falls back only between
+models whose vectors can share an index), or all able to give its `dimensions`; it has no system prompt,
+tools or output format.  A chat agent's links are not embedding models.  Either mistake fails at load,
+naming the links.
+
 `LLMRELAY_AGENTS_FILE` names a TOML file of `[[agents]]` tables that add to the built-in
 agents or replace one with the same id.  A bad file fails with the file, the agent and the
 field named: ``agents.toml: agent 'support-agent': supported_providers[1].provider: unknown
@@ -23,11 +29,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .catalog import facts
 from .content import TOOL_NAME, OutputFormat, Tool
 from .providers.registry import known_provider
 from .types import ConfigError, Link
 
 CostTier = Literal["free", "low", "medium", "high"]
+AgentKind = Literal["chat", "embedding"]
 _ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 
 
@@ -103,6 +111,10 @@ class Agent(BaseModel):
     """Legacy: the single model of an agent that predates fallback chains."""
     tools: tuple[AgentTool, ...] = ()
     output_format: AgentOutput | None = None
+    kind: AgentKind = "chat"
+    """`embedding`: the agent makes vectors, not answers."""
+    dimensions: int | None = Field(None, ge=1, le=65_536)
+    """An embedding agent's vectors' length, when its models are to give shorter vectors than their own."""
 
     @field_validator("default_provider", "provider")
     @classmethod
@@ -127,6 +139,10 @@ class Agent(BaseModel):
         if self.default_provider and self.supported_providers and self.default_provider not in {
                 o.provider for o in self.supported_providers}:
             raise ValueError(f"default_provider {self.default_provider!r} is not among supported_providers")
+        if self.kind == "embedding":
+            _check_embedding_agent(self)
+        else:
+            _check_chat_agent(self)
         return self
 
     @property
@@ -148,6 +164,43 @@ class Agent(BaseModel):
     @property
     def primary(self) -> Link:
         return self.links[0]
+
+
+def _links(agent: Agent) -> list[tuple[str, ProviderOption]]:
+    """Each link with where the agent declares it."""
+    if not agent.supported_providers:
+        return [("model", agent.options[0])]
+    return [(f"supported_providers[{i}]", o) for i, o in enumerate(agent.supported_providers)]
+
+
+def _check_chat_agent(agent: Agent) -> None:
+    if agent.dimensions is not None:
+        raise ValueError('dimensions: only an agent of kind = "embedding" has them')
+    for where, o in _links(agent):
+        f = facts(o.provider, o.model)
+        if f is not None and f.dimensions is not None:
+            raise ValueError(f'{where}: {o.provider}/{o.model} is an embedding model: a chat agent cannot answer '
+                             f'with it (an agent of kind = "embedding" makes vectors)')
+
+
+def _check_embedding_agent(agent: Agent) -> None:
+    """Embedding models the catalog knows, of one dimension (or all able to give the agent's)."""
+    if agent.system_prompt or agent.tools or agent.output_format is not None:
+        raise ValueError("an embedding agent has no system_prompt, tools or output_format")
+    sizes: dict[str, int] = {}
+    for where, o in _links(agent):
+        f = facts(o.provider, o.model)
+        if f is None or f.dimensions is None:
+            raise ValueError(f"{where}: {o.provider}/{o.model} is not an embedding model llmrelay knows")
+        if agent.dimensions is not None and not f.gives(agent.dimensions):
+            can = f"{f.dimensions} or fewer" if f.shortens else f"only {f.dimensions}"
+            raise ValueError(f"{where}: {o.provider}/{o.model} cannot give the agent's {agent.dimensions}-dimensional "
+                             f"vectors (it gives {can})")
+        sizes[f"{o.provider}/{o.model}"] = f.dimensions
+    if agent.dimensions is None and len(set(sizes.values())) > 1:
+        links = ", ".join(f"{link} gives {n}" for link, n in sizes.items())
+        raise ValueError(f"the links' vectors differ in dimension ({links}): a chain falls back only between models "
+                         "of one dimension (or set dimensions to a length every link can give)")
 
 
 def _agent(id: str, name: str, description: str, system_prompt: str, cost_tier: CostTier,

@@ -1,6 +1,6 @@
 """What llmrelay knows about models: context window, output limit, what each can take (tools, images,
-JSON Schema output), which provider serves a bare model name, and whether a model id is plausible for
-a provider (by the pattern its adapter declares).
+JSON Schema output), which models make embeddings and of what dimension, which provider serves a bare
+model name, and whether a model id is plausible for a provider (by the pattern its adapter declares).
 
 Prices are not here: they live in the ledger's price table (with history).  A model that is
 neither here nor in the price table is still usable when its id fits the provider's pattern
@@ -31,6 +31,20 @@ class ModelFacts:
     """Takes images."""
     json_schema: bool | None = None
     """Answers in JSON that fits a schema (natively, or as the adapter arranges it)."""
+    dimensions: int | None = None
+    """An embedding model: the length of its vectors (None: not an embedding model)."""
+    shortens: bool = False
+    """An embedding model that gives shorter vectors on request (`dimensions`: OpenAI's text-embedding-3,
+    Gemini's `outputDimensionality`)."""
+
+    @property
+    def embeds(self) -> bool:
+        return self.dimensions is not None
+
+    def gives(self, dimensions: int) -> bool:
+        """Whether this embedding model can give vectors of `dimensions`."""
+        return self.dimensions == dimensions or (self.shortens and self.dimensions is not None
+                                                 and 0 < dimensions < self.dimensions)
 
     def capabilities(self) -> dict[str, bool | None]:
         return {"tools": self.tools, "vision": self.vision, "json": self.json_schema}
@@ -43,6 +57,12 @@ def _facts(provider: str, rows: list[tuple[str, int, int | None, str]]) -> dict[
     """Rows of (model, context window, max output, its capabilities among `tools vision json`)."""
     return {(provider, m): ModelFacts(provider, m, ctx, out, "tools" in caps, "vision" in caps, "json" in caps)
             for m, ctx, out, caps in rows}
+
+
+def _embedding(provider: str, rows: list[tuple[str, int, int, bool]]) -> dict[tuple[str, str], ModelFacts]:
+    """Rows of (model, context window, dimensions, whether it gives shorter vectors on request)."""
+    return {(provider, m): ModelFacts(provider, m, ctx, None, False, False, False, dims, shortens)
+            for m, ctx, dims, shortens in rows}
 
 
 KNOWN_MODELS: dict[tuple[str, str], ModelFacts] = {
@@ -72,6 +92,15 @@ KNOWN_MODELS: dict[tuple[str, str], ModelFacts] = {
         ("llama3.1", 131_072, None, "tools json"), ("qwen2.5", 32_768, None, "tools json"),
         ("llava", 4_096, None, "vision json"), ("llama3.2-vision", 131_072, None, "vision json"),
     ]),
+    # embedding models: context window (tokens per input), dimensions, shorter vectors on request
+    **_embedding("openai", [
+        ("text-embedding-3-small", 8_191, 1536, True), ("text-embedding-3-large", 8_191, 3072, True),
+        ("text-embedding-ada-002", 8_191, 1536, False)]),
+    **_embedding("google", [("gemini-embedding-001", 2_048, 3072, True), ("text-embedding-004", 2_048, 768, True)]),
+    **_embedding("openrouter", [("openai/text-embedding-3-small", 8_191, 1536, True)]),
+    **_embedding("ollama", [  # at their full length only: whether each can shorten its vectors is not known here
+        ("nomic-embed-text", 8_192, 768, False), ("mxbai-embed-large", 512, 1024, False),
+        ("all-minilm", 512, 384, False)]),
 }
 
 ANY_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@\-]{0,200}$")
@@ -86,6 +115,12 @@ def facts(provider: str, model: str) -> ModelFacts | None:
     if found is None and provider == "ollama" and ":" in model:
         found = KNOWN_MODELS.get((provider, model.split(":", 1)[0]))
     return found
+
+
+def embedding_facts(provider: str, model: str) -> ModelFacts | None:
+    """The facts of an embedding model llmrelay knows; None for any other model."""
+    f = facts(provider, model)
+    return f if f is not None and f.dimensions is not None else None
 
 
 def plausible(provider: str, model: str) -> bool:

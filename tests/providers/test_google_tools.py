@@ -95,7 +95,7 @@ def test_takes_what_the_adapter_sends_and_not_what_gemini_lacks():
     assert GoogleProvider.takes == {
         "tools", "tool_choice=required", "tool_choice=tool", "images", "image_url", "response_format=json_object",
         "response_format=json_schema", "top_p", "top_k", "seed", "presence_penalty", "frequency_penalty",
-        "reasoning_effort"}
+        "reasoning_effort", "embeddings"}
     assert "parallel_tool_calls=false" not in GoogleProvider.takes  # Gemini cannot turn parallel calls off
     needs, _, _ = needs_of((), (WEATHER,), ToolChoice("required"), sampling=Sampling(logit_bias={"1": 1.0}, seed=1))
     assert needs - GoogleProvider.takes == {"logit_bias"}

@@ -358,7 +358,7 @@ def test_takes_what_the_adapter_can_send_and_nothing_more():
     assert OllamaProvider.takes == {
         "tools", "tool_choice=required", "tool_choice=tool", "images", "response_format=json_object",
         "response_format=json_schema",
-        "top_p", "top_k", "seed", "presence_penalty", "frequency_penalty", "reasoning_effort"}
+        "top_p", "top_k", "seed", "presence_penalty", "frequency_penalty", "reasoning_effort", "embeddings"}
 
 
 @pytest.mark.parametrize(("kw", "need"), [

@@ -25,6 +25,9 @@ come as a `data:` payload with a top-level `error`, or as bare JSON lines outsid
 collects any non-`data:` line until its braces balance); the shared SSE decoder drops such lines, so
 google_stream.StreamDecoder reads the stream.
 
+Embeddings: `models/{model}:batchEmbedContents` (google_embed.py: batches of at most 100, and the input
+tokens an estimate, since Gemini reports none); errors mapped as a chat's.
+
 Errors: `{"error": {code, message, status, details[]}}`, sometimes wrapped in a one-element
 array.  A bad key is a 400 `INVALID_ARGUMENT` with an ErrorInfo reason `API_KEY_INVALID`; the
 retry hint is `RetryInfo.retryDelay`; a QuotaFailure on a per-day quota is not worth retrying.
@@ -43,6 +46,8 @@ import aiohttp
 from ..types import (
     ChatRequest,
     ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
     ErrorKind,
     Finished,
     FinishReason,
@@ -65,6 +70,7 @@ from .base import (
     parse_retry_after,
     should_retry_header,
 )
+from .google_embed import embed as embed_batches
 from .google_stream import StreamDecoder
 from .google_wire import Parts, WireError, read_parts, request_body
 
@@ -91,12 +97,12 @@ class GoogleProvider(HTTPProvider):
     name: ClassVar[str] = "google"
     default_base_url: ClassVar[str] = "https://generativelanguage.googleapis.com"
     model_pattern: ClassVar[re.Pattern[str] | None] = re.compile(
-        r"^(models/)?(gemini|gemma|learnlm)-[a-z0-9.\-]{1,80}$")
+        r"^(models/)?((gemini|gemma|learnlm)-[a-z0-9.\-]{1,80}|(text-)?embedding-[a-z0-9.\-]{1,40})$")
     probe_model: ClassVar[str] = "gemini-2.5-flash-lite"
     takes: ClassVar[frozenset[str]] = frozenset({
         "tools", "tool_choice=required", "tool_choice=tool", "images", "image_url", "response_format=json_object",
         "response_format=json_schema", "top_p", "top_k", "seed", "presence_penalty", "frequency_penalty",
-        "reasoning_effort",
+        "reasoning_effort", "embeddings",
     })
     """Not `parallel_tool_calls=false` (Gemini cannot turn parallel calls off), not `logit_bias`."""
 
@@ -154,6 +160,10 @@ class GoogleProvider(HTTPProvider):
             raise self.error(ErrorKind.SERVER_ERROR, "stream ended before a chunk with a finishReason",
                              model)
         yield Finished(finish_reason(native, calls > 0), "native" if request.output is not None else None)
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        model = model_id(request.model)
+        return await embed_batches(self, self._path(model, "batchEmbedContents"), model, request)
 
     @staticmethod
     def _path(model: str, method: str) -> str:

@@ -34,6 +34,9 @@ Wire notes that shape this module:
   a 400 that says the prompt overflowed the context window, and for one that says the model lacks
   a capability the request uses (thinking, tools): a `bad_request` that falls through, since
   another model may have it.
+- Embeddings: `POST /api/embed` with `truncate: false` (`ollama_embed`: an input too long for the model
+  fails rather than being cut); errors mapped as a chat's, and "does not support embeddings" falls
+  through like the other capabilities a model may lack.
 - `done_reason`: `stop` -> stop (tool_calls when the message carried tool calls), `length` ->
   length.  `load` / `unload` answer a request with no messages (or `keep_alive: 0`): the model
   was (un)loaded and nothing was generated, so they map to `error` rather than pass an empty
@@ -53,6 +56,8 @@ import aiohttp
 from ..types import (
     ChatRequest,
     ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
     ErrorKind,
     Finished,
     FinishReason,
@@ -69,6 +74,7 @@ from ..types import (
     UsageReport,
 )
 from .base import HTTPProvider, excerpt, kind_for_status, parse_retry_after, should_retry_header
+from .ollama_embed import embed as embed_inputs
 from .ollama_forced import ForcedCall, forced_call
 from .ollama_wire import (
     Unsendable,
@@ -87,7 +93,8 @@ TEMPERATURE_RANGE = (0.0, 2.0)
 """Ollama accepts any float; clamp to the unified range so a request means the same everywhere."""
 
 _CONTEXT_OVERFLOW = re.compile(r"context (size|length)|exceeds", re.IGNORECASE)
-_MODEL_LACKS = re.compile(r"does not support (thinking|tools|chat)|think value .* is not supported", re.IGNORECASE)
+_MODEL_LACKS = re.compile(r"does not support (thinking|tools|chat|embeddings?)|think value .* is not supported",
+                         re.IGNORECASE)
 """A 400 saying this model lacks a capability the request uses (`"llama3.2" does not support thinking`,
 `registry.ollama.ai/library/gemma3:latest does not support tools`): another model may have it."""
 _FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "load": "error", "unload": "error"}
@@ -103,7 +110,7 @@ class OllamaProvider(HTTPProvider):
     takes: ClassVar[frozenset[str]] = frozenset({
         "tools", "tool_choice=required", "tool_choice=tool", "images", "response_format=json_object",
         "response_format=json_schema",
-        "top_p", "top_k", "seed", "presence_penalty", "frequency_penalty", "reasoning_effort"})
+        "top_p", "top_k", "seed", "presence_penalty", "frequency_penalty", "reasoning_effort", "embeddings"})
 
     def headers(self) -> dict[str, str]:
         key = self.api_key()
@@ -203,6 +210,9 @@ class OllamaProvider(HTTPProvider):
                     yield Finished(finish_reason(data.get("done_reason"), n_calls > 0), output_mode(request))
                     return
         raise self.error(ErrorKind.SERVER_ERROR, "stream ended before done:true", model)
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        return await embed_inputs(self, request)
 
     # -- reply parsing ------------------------------------------------------------------------
 

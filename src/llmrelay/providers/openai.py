@@ -31,6 +31,10 @@ stream's deltas read by `openai_stream`.
 
 Errors are mapped in one place, `classify`, for HTTP error bodies, in-band stream errors and
 whatever a subclass's hooks find.
+
+Embeddings: `POST {base}/embeddings` (``embeddings_path``) with every input in one list, floats, and
+`dimensions` / `user` when asked (`providers.embeddings`); the input tokens are `usage.prompt_tokens`.
+Its errors are mapped as a chat's.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ from typing import Any, ClassVar, NamedTuple
 from ..types import (
     ChatRequest,
     ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
     ErrorKind,
     Finished,
     FinishReason,
@@ -53,7 +59,8 @@ from ..types import (
     UsageReport,
 )
 from .base import HTTPProvider, excerpt, kind_for_status, parse_retry_after, should_retry_header
-from .openai_request import OpenAIRequests
+from .embeddings import openai_body, openai_usage, openai_vectors, post_for_vectors
+from .openai_request import OPENAI_TAKES, OpenAIRequests
 from .openai_stream import MalformedDelta, StreamState, delta_events
 from .openai_wire import answer_from_wire
 from .sse import SSEEvent
@@ -91,10 +98,12 @@ class OpenAIProvider(OpenAIRequests, HTTPProvider):
     name: ClassVar[str] = "openai"
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
     model_pattern: ClassVar[re.Pattern[str] | None] = re.compile(
-        r"^(gpt-|o\d|chatgpt-|ft:)[A-Za-z0-9.:_\-]{1,120}$")
+        r"^(gpt-|o\d|chatgpt-|ft:|text-embedding-)[A-Za-z0-9.:_\-]{1,120}$")
     probe_model: ClassVar[str] = "gpt-4o-mini"
+    takes: ClassVar[frozenset[str]] = OPENAI_TAKES | {"embeddings"}
 
     chat_path: ClassVar[str] = "/chat/completions"
+    embeddings_path: ClassVar[str] = "/embeddings"
 
     # -- non-streaming ------------------------------------------------------------------------
 
@@ -167,6 +176,16 @@ class OpenAIProvider(OpenAIRequests, HTTPProvider):
     def read_cost(self, usage: Mapping[str, Any]) -> str | None:
         """The provider's own cost of the call as a decimal string; OpenAI reports none."""
         return None
+
+    # -- embeddings ---------------------------------------------------------------------------
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        model = request.model
+        data = await post_for_vectors(self, self.embeddings_path, openai_body(request), model)
+        if data.get("error"):
+            raise self.inband_error(data["error"], model)
+        vectors = openai_vectors(self, data, len(request.inputs), model)
+        return EmbeddingResponse(vectors, _str(data.get("model")) or model, self.name, openai_usage(data))
 
     # -- streaming ----------------------------------------------------------------------------
 

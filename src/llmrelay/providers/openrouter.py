@@ -18,6 +18,7 @@ What differs from `OpenAIProvider`, and nothing else:
   and a `choices[].error` next to `finish_reason: "error"` in a 200 body or a chunk.
 - `usage.cost` is kept as the exact decimal text OpenRouter sent: JSON numbers with a fraction
   are decoded as strings, never as floats.
+- Embeddings: OpenAI's `POST /embeddings`, inherited whole (its vectors read as floats).
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class OpenRouterProvider(OpenAIProvider):
     stream_options: ClassVar[Mapping[str, Any] | None] = None
     merge_turns: ClassVar[bool] = True
     no_sampling_models = None  # OpenRouter drops parameters a model does not support
-    takes: ClassVar[frozenset[str]] = OPENAI_TAKES | {"top_k"}
+    takes: ClassVar[frozenset[str]] = OPENAI_TAKES | {"top_k", "embeddings"}
     title: ClassVar[str] = "llmrelay"
     """OpenRouter's optional app attribution (`X-Title`).  Its `HTTP-Referer` names the calling
     site; llmrelay has no site of its own to name, so it sends none rather than a made-up URL."""

@@ -9,6 +9,8 @@
 
         outcome = await relay.chat("general-agent", "Hello", user="alice")   # one message, the same road
 
+        vectors = (await relay.embed(alice, "openai/text-embedding-3-small", ["a text"])).vectors  # embeddings
+
 `run(principal, target, turns, options)` resolves the target (`routing.targets`: an agent's chain
 with the caller's saved config, a provider/model, a bare model name, extra fallbacks), assembles the
 request (the agent's system prompt before the caller's, max tokens and temperature from the request,
@@ -65,6 +67,7 @@ from ..types import (
     needs_of,
 )
 from .ask import ask, tool_choice_of
+from .embed import EmbeddingOutcome, embed, refuse_embedding_target
 from .run import Run
 
 log = logging.getLogger("llmrelay")
@@ -147,6 +150,7 @@ class Relay:
         the same name), the caller's output format else the agent's."""
         if not turns:
             raise InvalidRequest("a request needs at least one user or assistant turn", "messages")
+        refuse_embedding_target(self, target, options.target_field)
         system = "\n\n".join(s for s in (target.system_prompt, options.system) if s)
         config = target.config
         saved_max = config.max_tokens if config else None
@@ -167,6 +171,18 @@ class Relay:
             stop=options.stop, tools=tools, tool_choice=choice, parallel_tool_calls=options.parallel_tool_calls,
             output=output, sampling=options.sampling, end_user=options.end_user, needs=needs, images=images,
             input_chars=chars + len(system))
+
+    async def embed(self, principal: Principal | str | None, target: str, inputs: str | Sequence[str], *,
+                    dimensions: int | None = None, end_user: str | None = None,
+                    request_id: str | None = None) -> EmbeddingOutcome:
+        """Vectors for `inputs` (a text or a list of them) from `target` (`<provider>/<model>`, a bare
+        embedding model name, or `agent:<id>` of an embedding agent), on the same road as `run` (limits,
+        fallback between models of one dimension, ledger rows of kind `embedding`); `dimensions` asks
+        for shorter vectors.  `principal` as for `chat`'s `user`.  The `EmbeddingOutcome`'s `error` is set
+        when no link answered."""
+        who = await self.principal(principal)
+        return await embed(self, who, target, inputs, dimensions=dimensions, end_user=end_user,
+                           request_id=request_id)
 
     def observer(self, ctx: RequestContext, attempts: list[Attempt],
                  charges: list[Charge]) -> Callable[[Attempt], None]:

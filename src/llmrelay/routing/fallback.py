@@ -17,6 +17,9 @@ A link that cannot take the request (`fit`: its provider lacks a parameter the r
 model has no tool or image support, the input clearly exceeds its context window) is skipped with
 that reason, never called.
 
+Another kind of call (embeddings) walks the same way (`walk`): its own `fit` decides the skips, its `Call`
+is made of each link as a non-streaming chat call is, and it ends in a `Walked` rather than an `Outcome`.
+
 Every attempt and every skip becomes one `Attempt`, handed to the `observer` the moment it
 ends (the ledger's hook: it sees cancelled and cut attempts too, which a caller that stopped
 listening never would) and yielded as an `AttemptEvent`.  The last event of a stream is an
@@ -31,9 +34,10 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from ..providers.base import Provider
 from ..types import (
@@ -42,18 +46,14 @@ from ..types import (
     AttemptEvent,
     AttemptStatus,
     ChatRequest,
-    ChatResponse,
     ErrorKind,
     Finished,
-    FinishReason,
     Link,
     Outcome,
     OutputEvent,
     ProviderError,
-    Reasoning,
     ReasoningDelta,
     TextDelta,
-    ToolCall,
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
@@ -61,83 +61,35 @@ from ..types import (
     UsageReport,
 )
 from .breaker import CircuitBreaker
+from .live import Live
 from .policy import Policy
 
 log = logging.getLogger("llmrelay.routing")
 Observer = Callable[[Attempt], None]
 OnCommit = Callable[[Link], None]
 """Told the link whose output is about to reach the caller first: no other link will serve the stream."""
-Fit = Callable[[Link, ChatRequest], "tuple[str, str] | None"]
-"""What a link lacks to take a request and why, as (need, reason) (`routing.fit.Unfit`); None: it can."""
+Fit = Callable[[Link, Any], "tuple[str, str] | None"]
+"""What a link lacks to take a request (a `ChatRequest`, or a `walk`'s) and why, as (need, reason)
+(`routing.fit.Unfit`); None: it can."""
 _OUTPUT = (TextDelta, ToolCallStart, ToolCallDelta, ToolCallEnd, ReasoningDelta)
+
+Call = Callable[[Provider, Any], Awaitable[tuple[Any, Usage]]]
+"""A provider call other than a chat (`FallbackExecutor.walk`): (the link's provider, the request with the
+link's model) -> (what it returned, its usage).  Raises `ProviderError`."""
 
 ExecEvent = OutputEvent | AttemptEvent | Outcome
 
 
 @dataclass(slots=True)
-class _Live:
-    """What one attempt has produced so far."""
+class Walked:
+    """How a `walk` ended, as an `Outcome` says it for a chat: the `result` of the link that answered (None
+    when none did: `error` says why), every attempt, and whether a link but the first served."""
 
-    parts: list[str] = field(default_factory=list)
-    usage: Usage | None = None
-    finish: FinishReason | None = None
-    model: str | None = None
-    raw_id: str | None = None
-    cost: str | None = None
-    committed: bool = False
-    calls: list[list] | None = None
-    """[id, name, [argument pieces], signature] per tool call, by index."""
-    thoughts: list[list] | None = None
-    """[[text pieces], signature, redacted] per reasoning block, by index."""
-    done: ChatResponse | None = None
-    """The whole answer of a non-streaming call."""
-    output_mode: str | None = None
-
-    def take_usage(self, report: UsageReport) -> None:
-        self.usage = report.usage
-        self.model = report.model or self.model
-        self.raw_id = report.raw_id or self.raw_id
-        self.cost = report.provider_cost_usd or self.cost
-
-    def take(self, event: OutputEvent) -> None:
-        """Keep a piece of the answer (the text is kept by the caller, on the busiest path)."""
-        kind = type(event)
-        if kind is ToolCallStart:
-            calls = self.calls if self.calls is not None else []
-            self.calls = calls
-            while len(calls) <= event.index:
-                calls.append(["", "", [], None])
-            calls[event.index][0:2] = [event.id, event.name]
-            calls[event.index][3] = event.signature
-        elif kind is ToolCallDelta:
-            if self.calls is None or len(self.calls) <= event.index:
-                self.take(ToolCallStart(event.index, "", ""))
-            self.calls[event.index][2].append(event.arguments)  # type: ignore[index]
-        elif kind is ReasoningDelta:
-            thoughts = self.thoughts if self.thoughts is not None else []
-            self.thoughts = thoughts
-            while len(thoughts) <= event.index:
-                thoughts.append([[], None, None])
-            block = thoughts[event.index]
-            if event.text:
-                block[0].append(event.text)
-            block[1] = event.signature or block[1]
-            block[2] = event.redacted or block[2]
-
-    @property
-    def tool_calls(self) -> int:
-        if self.done is not None:
-            return len(self.done.tool_calls)
-        return len(self.calls) if self.calls else 0
-
-    def response(self, link: Link, finish: FinishReason | None = None) -> ChatResponse:
-        if self.done is not None:
-            return self.done if finish is None else dataclasses.replace(self.done, finish_reason=finish)
-        calls = tuple(ToolCall(c[0], c[1], "".join(c[2]) or "{}", c[3]) for c in self.calls) if self.calls else ()
-        thoughts = tuple(Reasoning("".join(t[0]), t[1], t[2], link.provider) for t in self.thoughts) \
-            if self.thoughts else ()
-        return ChatResponse("".join(self.parts), self.model or link.model, link.provider, self.usage or Usage(),
-                            finish or self.finish or "stop", self.raw_id, self.cost, calls, thoughts, self.output_mode)
+    attempts: list[Attempt]
+    result: Any = None
+    link: Link | None = None
+    fallback_used: bool = False
+    error: AllLinksFailed | None = None
 
 
 class _Run:
@@ -152,7 +104,7 @@ class _Run:
         self.on_commit = on_commit
 
     def record(self, link: Link, index: int, status: AttemptStatus, *, t0: float | None = None,
-               started: float | None = None, live: _Live | None = None, kind: ErrorKind | None = None,
+               started: float | None = None, live: Live | None = None, kind: ErrorKind | None = None,
                message: str | None = None, images: int = 0) -> Attempt:
         now = time.monotonic()
         attempt = Attempt(
@@ -207,25 +159,42 @@ class FallbackExecutor:
         `on_commit` learns which link serves, just before its first text is yielded."""
         return self._execute(links, dataclasses.replace(request, stream=True), observer, on_commit)
 
+    async def walk(self, links: Sequence[Link], request: Any, call: Call, *, fit: Fit | None = None,
+                   observer: Observer | None = None) -> Walked:
+        """Run the chain with a call other than a chat (embeddings): the same walk, skips (by `fit`, in place
+        of the executor's own), retries and backoff, breaker and deadline, one `Attempt` per try, with
+        `call(provider, request)` made of each link in turn and bounded as a non-streaming chat call is."""
+        walked = None
+        async with aclosing(self._execute(links, request, observer, call=call, fit=fit)) as events:
+            async for event in events:
+                if type(event) is Walked:
+                    walked = event
+        assert walked is not None
+        return walked
+
     # -- the walk ---------------------------------------------------------------------------------
 
-    def _gate(self, link: Link, request: ChatRequest, run: _Run) -> str | None:
+    def _gate(self, link: Link, request: Any, run: _Run, fit: Fit | None) -> str | None:
         if link.provider in self.disabled:
             return self.disabled[link.provider]
         if link.provider not in self.providers:
             return f"unknown provider {link.provider!r}"
-        if self.fit is not None:
-            unfit = self.fit(link, request)
+        if fit is not None:
+            unfit = fit(link, request)
             if unfit is not None:
                 run.unfit.append(unfit)
                 return unfit[1]
         return self.breaker.acquire(link.provider, link.model)
 
-    async def _execute(self, links: Sequence[Link], request: ChatRequest, observer: Observer | None,
-                       on_commit: OnCommit | None = None) -> AsyncIterator[ExecEvent]:
+    async def _execute(self, links: Sequence[Link], request: Any, observer: Observer | None,
+                       on_commit: OnCommit | None = None, call: Call | None = None,
+                       fit: Fit | None = None) -> AsyncIterator[ExecEvent | Walked]:
+        """The walk.  `request` is a `ChatRequest`, or with `call` whatever `call` takes."""
         loop = asyncio.get_running_loop()
         run = _Run(loop.time() + self.policy.deadline, observer, on_commit)
         fatal: ProviderError | None = None
+        images = request.images if call is None else 0
+        fit = self.fit if call is None else fit
         for index, link in enumerate(links):
             if fatal is not None:
                 yield AttemptEvent(run.record(link, index, "skipped", message=(
@@ -235,7 +204,7 @@ class FallbackExecutor:
                 yield AttemptEvent(run.record(link, index, "skipped", message=(
                     f"not tried: the request deadline of {self.policy.deadline:g} s was reached")))
                 continue
-            reason = self._gate(link, request, run)
+            reason = self._gate(link, request, run, fit)
             if reason is not None:
                 yield AttemptEvent(run.record(link, index, "skipped", message=reason))
                 continue
@@ -243,17 +212,19 @@ class FallbackExecutor:
             retries = self.policy.max_retries if link.max_retries is None else link.max_retries
             retry = 0
             while True:
-                live = _Live()
+                live = Live()
                 t0, started = time.monotonic(), time.time()
                 try:
-                    call = request if request.model == link.model else dataclasses.replace(request, model=link.model)
-                    if call.stream:
-                        attempt = self._stream_attempt(link, call, live, run)
+                    asked = request if request.model == link.model else dataclasses.replace(request, model=link.model)
+                    if call is not None:
+                        await self._call_other(call, link, asked, live, run)
+                    elif asked.stream:
+                        attempt = self._stream_attempt(link, asked, live, run)
                         async with aclosing(attempt):  # a caller that stops listening closes the call at once
                             async for event in attempt:
                                 yield event
                     else:  # a plain coroutine: no generator machinery on the busiest path
-                        await self._call(link, call, live, run)
+                        await self._call(link, asked, live, run)
                     if live.finish == "content_filter" and not live.committed and not last:
                         raise ProviderError(ErrorKind.CONTENT_FILTERED, "the provider filtered or refused the answer",
                                             provider=link.provider, model=link.model)
@@ -261,7 +232,7 @@ class FallbackExecutor:
                     err = exc if isinstance(exc, ProviderError) else _unexpected(link, exc)
                     self._breaker_after(link, err)
                     yield AttemptEvent(run.record(link, index, "failed", t0=t0, started=started, live=live,
-                                                  kind=err.kind, message=err.message, images=request.images))
+                                                  kind=err.kind, message=err.message, images=images))
                     if live.committed:  # text is out: no going back, no going elsewhere
                         yield Outcome(run.attempts, live.response(link, "error"), link, index > 0, err)
                         return
@@ -275,16 +246,18 @@ class FallbackExecutor:
                     continue
                 except BaseException:  # cancelled, or the caller stopped listening
                     self.breaker.release(link.provider, link.model)
-                    run.record(link, index, "failed", t0=t0, started=started, live=live, images=request.images,
+                    run.record(link, index, "failed", t0=t0, started=started, live=live, images=images,
                                message="cancelled by the caller" + (
                                    f" after {sum(map(len, live.parts))} characters" if live.parts else ""))
                     raise
                 self.breaker.success(link.provider, link.model)
                 yield AttemptEvent(run.record(link, index, "success", t0=t0, started=started, live=live,
-                                              images=request.images))
-                yield Outcome(run.attempts, live.response(link), link, index > 0)
+                                              images=images))
+                yield Outcome(run.attempts, live.response(link), link, index > 0) if call is None else \
+                    Walked(run.attempts, live.result, link, index > 0)
                 return
-        yield Outcome(run.attempts, error=_all_failed(run.attempts, fatal, run.unfit))
+        error = _all_failed(run.attempts, fatal, run.unfit)
+        yield Outcome(run.attempts, error=error) if call is None else Walked(run.attempts, error=error)
 
     def _breaker_after(self, link: Link, err: ProviderError) -> None:
         if err.kind.provider_fault:
@@ -306,7 +279,7 @@ class FallbackExecutor:
             return None  # the circuit opened meanwhile: stop hammering this link
         return wait
 
-    async def _call(self, link: Link, request: ChatRequest, live: _Live, run: _Run) -> None:
+    async def _call(self, link: Link, request: ChatRequest, live: Live, run: _Run) -> None:
         """One non-streaming call of one link; raises `ProviderError`."""
         first_deadline = min(asyncio.get_running_loop().time() + self.policy.first_token_timeout, run.deadline)
         try:
@@ -321,7 +294,16 @@ class FallbackExecutor:
                 resp = dataclasses.replace(resp, tool_calls=resp.tool_calls[:1])
             live.done = resp
 
-    async def _stream_attempt(self, link: Link, request: ChatRequest, live: _Live,
+    async def _call_other(self, call: Call, link: Link, request: Any, live: Live, run: _Run) -> None:
+        """One call of another kind (`walk`), bounded as `_call` is; raises `ProviderError`."""
+        first_deadline = min(asyncio.get_running_loop().time() + self.policy.first_token_timeout, run.deadline)
+        try:
+            async with asyncio.timeout_at(first_deadline):
+                live.result, live.usage = await call(self.providers[link.provider], request)
+        except TimeoutError:
+            raise self._timed_out(link, first_deadline, run, "no reply") from None
+
+    async def _stream_attempt(self, link: Link, request: ChatRequest, live: Live,
                               run: _Run) -> AsyncIterator[OutputEvent]:
         """One streaming call of one link.  Yields output once committed; raises `ProviderError`."""
         loop = asyncio.get_running_loop()

@@ -11,6 +11,7 @@ Native endpoints:
   `omitempty`.  A request with no messages is a model *load* request: an empty answer with
   `done_reason: "load"`, no faults applied.  What the body may hold and what the server rejects:
   `ollama_request` (tools, `tool` messages, images, `format`, `think`, the capabilities by model).
+- `POST /api/embed` — embeddings (`ollama_embed`).
 - `GET /api/tags` — the installed models (`mistral:latest`, `llama3.2:latest`,
   `llama3.1:latest`, `qwen2.5:latest`, or `self.models` when set); `GET /api/version`.
 
@@ -58,6 +59,7 @@ from aiohttp import web
 
 from .faults import Fault
 from .ollama_compat import OllamaOpenAICompat
+from .ollama_embed import embed as answer_embed
 from .ollama_request import read_chat
 from .server import FakeProvider, Prompt, Reply, count_tokens
 from .tools import FakeCall, FakeTool
@@ -144,9 +146,12 @@ class FakeOllama(FakeProvider):
         self._models = None if value is None else _ModelSet(value)
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.post("/api/chat", self.chat), web.get("/api/tags", self.tags),
+        return [web.post("/api/chat", self.chat), web.post("/api/embed", self.embed), web.get("/api/tags", self.tags),
                 web.get("/api/version", self.version),
                 web.post("/v1/chat/completions", self.compat.chat), web.get("/v1/models", self.compat.list_models)]
+
+    async def embed(self, request: web.Request) -> web.StreamResponse:
+        return await answer_embed(self, request)
 
     def authorized(self, request: web.Request) -> bool:
         if self.api_key is None:

@@ -4,7 +4,8 @@ Reproduces: `Authorization: Bearer` auth, the `chat.completion` body with usage 
 chunks without event names ending in `data: [DONE]`, usage only in a final `choices: []` chunk
 and only with `stream_options.include_usage`, `"usage": null` on every earlier chunk, the
 `{"error": {message, type, param, code}}` body for every status, `retry-after` /
-`retry-after-ms` headers, the in-band `data: {"error": …}` frame, and `GET /v1/models`.
+`retry-after-ms` headers, the in-band `data: {"error": …}` frame, `GET /v1/models`, and
+`POST /v1/embeddings` (`openai_embeddings`).
 
 Tools, images and JSON output: the request's tools, tool choice, tool results, image parts and
 response format are read (`openai_checks.read_tools`) for `testing.tools.plan`; what the real API
@@ -24,6 +25,7 @@ from aiohttp import web
 
 from .faults import Fault
 from .openai_checks import OPENAI, Rejection, Rules, check, read_tools, text_of
+from .openai_embeddings import OpenAIEmbeddings
 from .server import FakeProvider, Prompt, Reply
 
 # status -> (type, code, message); `code` hints below override.
@@ -64,7 +66,7 @@ _CODE_HINTS: dict[str, tuple[int, str, str | None, str]] = {
 }
 
 
-class FakeOpenAI(FakeProvider):
+class FakeOpenAI(OpenAIEmbeddings, FakeProvider):
     name = "openai"
     base_path: ClassVar[str] = "/v1"
     default_key: ClassVar[str | None] = "sk-fake-openai-key"
@@ -72,7 +74,8 @@ class FakeOpenAI(FakeProvider):
 
     def routes(self) -> list[web.RouteDef]:
         p = self.base_path
-        return [web.post(p + "/chat/completions", self.chat), web.get(p + "/models", self.list_models)]
+        return [web.post(p + "/chat/completions", self.chat), web.get(p + "/models", self.list_models),
+                web.post(p + "/embeddings", self.embeddings)]
 
     def authorized(self, request: web.Request) -> bool:
         auth = request.headers.get("authorization", "")

@@ -45,6 +45,9 @@ body; for an `openai/…` model the upstream's rules apply (names, ids of at mos
 word "json"), and its refusal comes as OpenRouter relays an upstream's: "Provider returned error"
 with the upstream's body in `metadata.raw`.
 
+Embeddings: OpenAI's endpoint (`POST /api/v1/embeddings`) for the `openai/…` embedding models, with
+OpenRouter's `id` and `provider`, and `usage.cost` at `EMBEDDING_PRICES`; errors in OpenRouter's body.
+
 `reasoning` (`{"effort": …}`, `{"max_tokens": …}` or `{"enabled": true}`, not `exclude`d) makes
 the answer think first: `message.reasoning` (and `reasoning_details`), in a stream
 `delta.reasoning` pieces before the text, its tokens counted in `completion_tokens` and reported as
@@ -60,6 +63,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
+from .embeddings import OPENROUTER_MODELS
 from .faults import Fault
 from .openai import FakeOpenAI
 from .openai_checks import OPENROUTER, OPENROUTER_TO_OPENAI, Rejection, Rules
@@ -81,6 +85,10 @@ PRICES: dict[str, dict[str, str]] = {
     "openrouter/auto": {"prompt": "-1", "completion": "-1"},
 }
 DEFAULT_PRICE: dict[str, str] = {"prompt": "0.000001", "completion": "0.000002"}
+EMBEDDING_PRICES: dict[str, str] = {"openai/text-embedding-3-small": "0.00000002",
+                                    "openai/text-embedding-3-large": "0.00000013",
+                                    "openai/text-embedding-ada-002": "0.0000001"}
+"""USD per input token of the embedding models."""
 AUTO_ROUTE = "openai/gpt-4o"
 
 # model id -> (name, context length, max completion tokens, tokenizer)
@@ -171,6 +179,12 @@ class FakeOpenRouter(FakeOpenAI):
     # -- requests -------------------------------------------------------------------------------
 
     rules: ClassVar[Rules] = OPENROUTER
+    embedding_models = OPENROUTER_MODELS
+
+    def embedding_envelope(self, model: str, tokens: int) -> dict[str, Any]:
+        cost = tokens * Decimal(EMBEDDING_PRICES.get(model, DEFAULT_PRICE["prompt"]))
+        return {"id": "gen-emb-" + self.next_id(), "provider": self.upstream(model), "model": model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens, "cost": float(cost)}}
 
     def read_options(self, body: dict[str, Any], prompt: Prompt) -> None:
         super().read_options(body, prompt)
