@@ -87,10 +87,13 @@ def create_app(settings: Settings | None = None, *, relay: Relay | None = None, 
         app.include_router(module.router)
     web.install(app)
     app.include_router(openai_compat.unmatched)  # last: every other /v1 path, answered in OpenAI's shape
-    fast = next(r for r in openai_compat.router.routes
-                if isinstance(r, APIRoute) and r.endpoint is openai_compat.chat_completions)
+    # the doors' busiest routes take a plain Request (no dependencies to solve): served by the fast lane
+    lanes = {openai_compat.chat_completions, anthropic_compat.create_message, responses.create_response,
+             embeddings.create_embeddings}
+    fast = [r for module in (openai_compat, anthropic_compat, responses, embeddings) for r in module.router.routes
+            if isinstance(r, APIRoute) and r.endpoint in lanes]
     app.front = ServiceMiddleware(app._fastapi, max_body=settings.max_body_bytes, owner=app,
-                                  fast={(method, fast.path): fast for method in fast.methods})
+                                  fast={(method, r.path): r for r in fast for method in r.methods})
     return app
 
 

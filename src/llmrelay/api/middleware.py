@@ -1,7 +1,8 @@
 """Plain ASGI middleware (no per-request task or body copy): request ids, one structured log
 line per request, the body size limit, the HTTP metrics — and the fast lane.
 
-The fast lane: the route the traffic hits (`POST /v1/chat/completions`) is called from here
+The fast lane: the routes the traffic hits (the doors' `POST /v1/chat/completions`, `/v1/messages`,
+`/v1/responses`, `/v1/embeddings`) are called from here
 directly, with a plain Starlette `Request`, skipping FastAPI's router, its middleware stack and
 dependency solving (together they cost more CPU than the route itself; see bench/README.md).  The
 route is the same function FastAPI documents and would call; errors are rendered by the same

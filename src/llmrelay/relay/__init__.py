@@ -3,7 +3,8 @@
 embeddings on the same road (`relay.embed`)."""
 
 from .embed import EmbeddingOutcome
+from .pipeline import RelayEvent
 from .run import Run
-from .service import Relay, RelayEvent
+from .service import Relay
 
 __all__ = ["EmbeddingOutcome", "Relay", "RelayEvent", "Run"]

@@ -44,7 +44,7 @@ from ..types import (
 )
 
 if TYPE_CHECKING:
-    from .service import Relay
+    from .pipeline import Pipeline
 
 MAX_INPUTS = 2048
 """The most inputs one request may carry (OpenAI's limit; Gemini's batches of 100 are the adapter's
@@ -120,14 +120,14 @@ def checked_inputs(inputs: str | Sequence[str], field: str = "input") -> tuple[s
     return texts
 
 
-async def embed(relay: Relay, principal: Principal | None, target: str, inputs: str | Sequence[str], *,
+async def embed(relay: Pipeline, principal: Principal | None, target: str, inputs: str | Sequence[str], *,
                 dimensions: int | None = None, end_user: str | None = None, request_id: str | None = None,
                 field: str = "model") -> EmbeddingOutcome:
     """`Relay.embed`: see the module docstring."""
     texts = checked_inputs(inputs)
     if dimensions is not None and (type(dimensions) is not int or dimensions < 1):
         raise InvalidRequest(f"dimensions must be a positive integer, not {dimensions!r}", "dimensions")
-    if not relay._started:
+    if not relay.started:
         await relay.start()
     user_id = principal.user_id if principal is not None else None
     resolved = await relay.targets.resolve(target, user_id, field=field)
@@ -159,7 +159,7 @@ async def embed(relay: Relay, principal: Principal | None, target: str, inputs: 
                             round((time.monotonic() - t0) * 1000), texts)
 
 
-def refuse_embedding_target(relay: Relay, target: Target, field: str) -> None:
+def refuse_embedding_target(relay: Pipeline, target: Target, field: str) -> None:
     """A chat may not name an embedding agent, nor have an embedding model in its chain (named directly, or
     put there by a preferred model or a saved config): `InvalidRequest` naming it."""
     agent = relay.agents.get(target.agent_id)

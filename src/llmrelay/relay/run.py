@@ -20,7 +20,7 @@ from ..types import (
 )
 
 if TYPE_CHECKING:
-    from .service import Relay, RelayEvent
+    from .pipeline import Pipeline, RelayEvent
 
 
 class Run:
@@ -36,7 +36,7 @@ class Run:
     __slots__ = ("_relay", "_used", "fallback_used", "link", "options", "principal", "request_id", "target",
                  "turns")
 
-    def __init__(self, relay: Relay, principal: Principal | None, target: str, turns: Sequence[Message],
+    def __init__(self, relay: Pipeline, principal: Principal | None, target: str, turns: Sequence[Message],
                  options: RequestOptions) -> None:
         self._relay = relay
         self.principal, self.target, self.turns, self.options = principal, target, turns, options
@@ -58,7 +58,7 @@ class Run:
 
     async def _prepare(self) -> tuple[Target, ChatRequest, RequestContext]:
         relay, who, opts = self._relay, self.principal, self.options
-        if not relay._started:
+        if not relay.started:
             await relay.start()
         user_id = who.user_id if who is not None else None
         target = await relay.targets.resolve(self.target, user_id, fallbacks=opts.fallbacks,

@@ -46,7 +46,6 @@ from ..routing.targets import AGENT_PREFIX, Targets
 from ..types import (
     NO_SAMPLING,
     Attempt,
-    AttemptEvent,
     ChatRequest,
     InvalidRequest,
     Message,
@@ -68,13 +67,12 @@ from ..types import (
 )
 from .ask import ask, tool_choice_of
 from .embed import EmbeddingOutcome, embed, refuse_embedding_target
+from .pipeline import RelayEvent
 from .run import Run
 
 log = logging.getLogger("llmrelay")
 
 AttemptObserver = Callable[[RequestContext, Attempt], None]
-RelayEvent = AttemptEvent | OutputEvent | Outcome
-"""What iterating a `Run` yields: attempts as they end, the answer as it comes, then one `Outcome`."""
 _PRINCIPAL_TTL = 5.0
 _background: set[asyncio.Task] = set()
 
@@ -116,6 +114,11 @@ class Relay:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+    @property
+    def started(self) -> bool:
+        """Migrated and recording (a Relay without a ledger has nothing to start)."""
+        return self._started
 
     async def start(self) -> None:
         """Migrate the database if needed and start the ledger writer (also done on first use)."""

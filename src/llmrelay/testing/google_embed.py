@@ -10,14 +10,12 @@ A model that is not one of `GOOGLE_MODELS` is a 404 NOT_FOUND.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from .embeddings import GOOGLE_MODELS, serve, vector
-
-if TYPE_CHECKING:
-    from .google import FakeGoogle
+from .server import FakeProvider
 
 MAX_BATCH = 100
 _WHERE = "* BatchEmbedContentsRequest.requests"
@@ -54,7 +52,7 @@ def _refusal(body: Any, model: str) -> tuple[str, list[str], int | None] | str:
     return model, texts, dims.pop() if len(dims) == 1 else None
 
 
-async def batch_embed(fake: FakeGoogle, request: web.Request, model: str, body: Any) -> web.StreamResponse:
+async def batch_embed(fake: FakeProvider, request: web.Request, model: str, body: Any) -> web.StreamResponse:
     checked = _refusal(body, model)
     if isinstance(checked, str):
         return fake.error_response(400, None, checked, None, model)

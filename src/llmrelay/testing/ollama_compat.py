@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import string
 import time
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from aiohttp import web
 
@@ -33,9 +33,25 @@ from .faults import Fault
 from .openai import FakeOpenAI
 from .openai_checks import Rejection, Rules
 from .server import Prompt, Reply
+from .tools import FakeCall
 
-if TYPE_CHECKING:
-    from .ollama import FakeOllama
+
+class NativeOllama(Protocol):
+    """What the `/v1` face needs of the native fake (`testing.ollama.FakeOllama` has it all): a protocol,
+    so that the face does not import the fake that imports it."""
+
+    api_key: str | None
+    models: set[str] | None
+    modified_unix: int
+    stream_error: str
+
+    def authorized(self, request: web.Request) -> bool: ...
+    def take_fault(self, model: str) -> Fault | None: ...
+    def record(self, request: web.Request, body: Any) -> Any: ...
+    def next_id(self) -> str: ...
+    def installed(self) -> list[str]: ...
+    def error_text(self, status: int, code: str | None, message: str | None, model: str) -> tuple[int, str]: ...
+    def calls(self, reply: Reply) -> list[FakeCall]: ...
 
 _ID_CHARS = string.ascii_lowercase + string.digits
 OLLAMA_V1 = Rules(known_params=None, reasoning_models=None, max_name=None, max_call_id=None, json_word=False)
@@ -47,7 +63,7 @@ class OllamaOpenAICompat(FakeOpenAI):
     default_key: ClassVar[str | None] = None
     rules: ClassVar[Rules] = OLLAMA_V1
 
-    def __init__(self, outer: FakeOllama) -> None:  # no super().__init__(): nothing of its own
+    def __init__(self, outer: NativeOllama) -> None:  # no super().__init__(): nothing of its own
         self.outer = outer
 
     api_key = property(lambda self: self.outer.api_key)  # type: ignore[assignment]

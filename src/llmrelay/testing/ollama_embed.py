@@ -10,14 +10,12 @@ vectors (at most the model's length).  A model that is not one of `OLLAMA_MODELS
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from .embeddings import OLLAMA_MODELS, EmbeddingModel, input_tokens, serve, vector
-
-if TYPE_CHECKING:
-    from .ollama import FakeOllama
+from .server import FakeProvider
 
 
 def _spec(model: str) -> EmbeddingModel | None:
@@ -44,7 +42,7 @@ def _checked(body: Any) -> tuple[str, list[str], int | None, bool] | str:
     return model, texts, dims, truncate is not False
 
 
-async def embed(fake: FakeOllama, request: web.Request) -> web.StreamResponse:
+async def embed(fake: FakeProvider, request: web.Request) -> web.StreamResponse:
     body = await fake.read_json(request)
     if not fake.authorized(request):
         return fake.error_response(401, None, None, None, "")
