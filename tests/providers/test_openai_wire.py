@@ -12,6 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmrelay.content import Image, Message, OutputFormat, Reasoning, Text, Tool, ToolCall, ToolChoice, ToolResult
+from llmrelay.providers.openai_tools import (
+    output_from_wire,
+    output_to_wire,
+    tool_choice_from_wire,
+    tool_choice_to_wire,
+    tools_from_wire,
+    tools_to_wire,
+)
 from llmrelay.providers.openai_wire import (
     MAX_ID,
     SIGNATURE_MARK,
@@ -20,13 +28,7 @@ from llmrelay.providers.openai_wire import (
     answer_to_wire,
     messages_from_wire,
     messages_to_wire,
-    output_from_wire,
-    output_to_wire,
     short_id,
-    tool_choice_from_wire,
-    tool_choice_to_wire,
-    tools_from_wire,
-    tools_to_wire,
 )
 
 # -- strategies: conversations as llmrelay holds them ---------------------------------------------------
@@ -196,7 +198,7 @@ def test_bad_tools_choice_and_format_name_their_param(read, value, param):
 def test_a_repeated_tools_list_is_read_once_and_written_once():
     """Agents send the same tools with every turn: the second time they are the same objects, and the
     same wire list goes out (tools_from_wire / tools_to_wire keep them)."""
-    from llmrelay.providers.openai_wire import tools_from_wire, tools_to_wire
+    from llmrelay.providers.openai_tools import tools_from_wire, tools_to_wire
 
     items = [{"type": "function", "function": {"name": "memo_probe", "parameters": {
         "type": "object", "properties": {"q": {"type": "string"}}}}}]

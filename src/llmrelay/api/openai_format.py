@@ -19,14 +19,8 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from ..providers.openai_wire import (
-    WireError,
-    messages_from_wire,
-    output_from_wire,
-    split_client_id,
-    tool_choice_from_wire,
-    tools_from_wire,
-)
+from ..providers.openai_tools import output_from_wire, tool_choice_from_wire, tools_from_wire
+from ..providers.openai_wire import WireError, messages_from_wire, split_client_id
 from ..types import NO_SAMPLING, Message, RequestOptions, Sampling, Text
 from .errors import Problem
 

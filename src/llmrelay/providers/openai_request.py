@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ..types import NO_SAMPLING, ChatRequest, ErrorKind, ProviderError, ToolCall
-from .openai_wire import messages_to_wire, output_to_wire, tool_choice_to_wire, tools_to_wire
+from .openai_tools import output_to_wire, tool_choice_to_wire, tools_to_wire
+from .openai_wire import messages_to_wire
 
 _PLAIN_SAMPLING = ("top_p", "seed", "presence_penalty", "frequency_penalty", "logit_bias", "top_k")
 _NOT_FOR_REASONING = frozenset({"top_p", "presence_penalty", "frequency_penalty", "logit_bias"})
