@@ -41,6 +41,8 @@ class ChatRequest:
     model: str
     messages: tuple[Message, ...]
     system: str | None = None
+    system_cache: str | None = None
+    """A prompt-cache breakpoint at the end of the system prompt ("5m" or "1h"; see `content`)."""
     max_tokens: int | None = None
     temperature: float | None = None
     stop: tuple[str, ...] = ()

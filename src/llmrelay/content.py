@@ -2,13 +2,13 @@
 answer must take.  The vocabulary of agent-grade requests, after pydantic-ai's message parts.
 
     Message(role, parts)      role `user` or `assistant`; a plain string is one `Text` part
-      Text(text)
-      Image(url | data+media_type, detail)        user turns only
-      ToolCall(id, name, arguments, signature)    assistant turns: the model asks for a tool
-      ToolResult(call_id, content, is_error)      user turns: what the tool returned
-      Reasoning(text, signature, redacted, provider)   assistant turns: the model's thinking
+      Text(text, cache)
+      Image(url | data+media_type, detail, cache)        user turns only
+      ToolCall(id, name, arguments, signature, cache)    assistant turns: the model asks for a tool
+      ToolResult(call_id, content, is_error, cache)      user turns: what the tool returned
+      Reasoning(text, signature, redacted, provider)     assistant turns: the model's thinking
 
-    Tool(name, description, parameters, strict)   a function the model may call (JSON Schema)
+    Tool(name, description, parameters, strict, cache)   a function the model may call (JSON Schema)
     ToolChoice(mode, name)                        auto | none | required | tool (with its name)
     OutputFormat(type, schema, name, strict)      json_object | json_schema
 
@@ -18,6 +18,11 @@ role of its own for them (OpenAI's and Ollama's `tool` messages) splits them out
 Opaque provider tokens that must come back unchanged (Anthropic's thinking signature, Gemini's
 thought signature on a function call) ride on the part they belong to.
 
+`cache` is a prompt-cache breakpoint (Anthropic's `cache_control`): the prompt up to and including this
+part (tools, then the system prompt, then the turns) is worth caching, for `CACHE_TTLS` "5m" or "1h";
+None (the default) marks nothing.  It is a hint about cost, never about the answer: only an adapter whose
+provider takes explicit breakpoints sends it (Anthropic); the others cache by themselves or not at all.
+
 These are plain frozen dataclasses: equal when their fields are, cheap to build on the hot path.
 `parts_to_json` / `parts_from_json` give their one JSON form (stored conversations, the agents API).
 """
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -35,9 +41,14 @@ from typing import Any, Literal
 Role = Literal["user", "assistant"]
 
 
+CACHE_TTLS = ("5m", "1h")
+"""The lifetimes a prompt-cache breakpoint may ask for (`cache`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Text:
     text: str
+    cache: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +60,7 @@ class Image:
     data: str | None = None
     media_type: str | None = None
     detail: str | None = None
+    cache: str | None = None
 
     @property
     def inline(self) -> bool:
@@ -70,6 +82,7 @@ class ToolCall:
     signature: str | None = None
     """A provider's opaque token that must accompany this call when the history goes back to it
     (Gemini's `thoughtSignature`)."""
+    cache: str | None = None
 
     def arguments_object(self) -> dict[str, Any] | None:
         """The arguments as the object the APIs that want one take (blank arguments: {}); None when
@@ -90,6 +103,7 @@ class ToolResult:
     is_error: bool = False
     name: str | None = None
     """The tool's name, when the caller said it (else found from the call it answers)."""
+    cache: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +147,7 @@ class Message:
 
     @property
     def plain(self) -> bool:
-        """Only text."""
+        """Only text (whether or not a part marks a prompt-cache breakpoint)."""
         return all(type(p) is Text for p in self.parts)
 
     def __repr__(self) -> str:
@@ -147,6 +161,8 @@ class Tool:
     parameters: Mapping[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
     """JSON Schema of the arguments (an object)."""
     strict: bool | None = None
+    cache: str | None = None
+    """A prompt-cache breakpoint after this tool (see the module docstring)."""
 
 
 ToolMode = Literal["auto", "none", "required", "tool"]
@@ -205,15 +221,19 @@ def image_bytes(image: Image) -> bytes:
 
 def part_to_json(p: Part) -> dict[str, Any]:
     if type(p) is Text:
-        return {"type": "text", "text": p.text}
+        d: dict[str, Any] = {"type": "text", "text": p.text}
+        if p.cache is not None:
+            d["cache"] = p.cache
+        return d
     if type(p) is Image:
-        return {"type": "image", **_some(url=p.url, data=p.data, mediaType=p.media_type, detail=p.detail)}
+        return {"type": "image", **_some(url=p.url, data=p.data, mediaType=p.media_type, detail=p.detail,
+                                         cache=p.cache)}
     if type(p) is ToolCall:
         return {"type": "toolCall", "id": p.id, "name": p.name, "arguments": p.arguments,
-                **_some(signature=p.signature)}
+                **_some(signature=p.signature, cache=p.cache)}
     if type(p) is ToolResult:
         return {"type": "toolResult", "callId": p.call_id, "content": p.content,
-                **({"isError": True} if p.is_error else {}), **_some(name=p.name)}
+                **({"isError": True} if p.is_error else {}), **_some(name=p.name, cache=p.cache)}
     if type(p) is Reasoning:
         return {"type": "reasoning", "text": p.text,
                 **_some(signature=p.signature, redacted=p.redacted, provider=p.provider)}
@@ -231,20 +251,24 @@ def part_from_json(d: Mapping[str, Any]) -> Part:
     kind = d.get("type")
     try:
         if kind == "text":
-            return Text(_str(d, "text"))
+            return Text(_str(d, "text"), _cache(d))
         if kind == "image":
             if d.get("url") is not None:
-                return image_from_url(_str(d, "url"), _opt(d, "detail"))
-            data = _str(d, "data")
-            check_base64(data)
-            return Image(data=data, media_type=_opt(d, "mediaType"), detail=_opt(d, "detail"))
+                image = image_from_url(_str(d, "url"), _opt(d, "detail"))
+            else:
+                data = _str(d, "data")
+                check_base64(data)
+                image = Image(data=data, media_type=_opt(d, "mediaType"), detail=_opt(d, "detail"))
+            cache = _cache(d)
+            return image if cache is None else dataclasses.replace(image, cache=cache)
         if kind == "toolCall":
-            return ToolCall(_str(d, "id"), _str(d, "name"), _str(d, "arguments", "{}"), _opt(d, "signature"))
+            return ToolCall(_str(d, "id"), _str(d, "name"), _str(d, "arguments", "{}"), _opt(d, "signature"),
+                            _cache(d))
         if kind == "toolResult":
             is_error = d.get("isError", False)
             if not isinstance(is_error, bool):
                 raise ValueError("isError must be true or false")
-            return ToolResult(_str(d, "callId"), _str(d, "content"), is_error, _opt(d, "name"))
+            return ToolResult(_str(d, "callId"), _str(d, "content"), is_error, _opt(d, "name"), _cache(d))
         if kind == "reasoning":
             return Reasoning(_str(d, "text", ""), _opt(d, "signature"), _opt(d, "redacted"), _opt(d, "provider"))
     except KeyError as exc:
@@ -276,8 +300,15 @@ def _opt(d: Mapping[str, Any], key: str) -> str | None:
     return value
 
 
+def _cache(d: Mapping[str, Any]) -> str | None:
+    value = d.get("cache")
+    if value is not None and value not in CACHE_TTLS:
+        raise ValueError(f"cache must be one of {', '.join(CACHE_TTLS)} (a prompt-cache breakpoint's lifetime)")
+    return value
+
+
 __all__ = [
-    "TOOL_NAME", "Image", "Message", "OutputFormat", "Part", "Reasoning", "Role", "Text", "Tool", "ToolCall",
-    "ToolChoice", "ToolMode", "ToolResult", "check_base64", "image_bytes", "image_from_url", "part_from_json",
-    "part_to_json", "parts_from_json", "parts_to_json",
+    "CACHE_TTLS", "TOOL_NAME", "Image", "Message", "OutputFormat", "Part", "Reasoning", "Role", "Text", "Tool",
+    "ToolCall", "ToolChoice", "ToolMode", "ToolResult", "check_base64", "image_bytes", "image_from_url",
+    "part_from_json", "part_to_json", "parts_from_json", "parts_to_json",
 ]

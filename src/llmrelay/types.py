@@ -122,6 +122,8 @@ class RequestOptions:
 
     system: str | None = None
     """The caller's system prompt; it follows the agent's own."""
+    system_cache: str | None = None
+    """A prompt-cache breakpoint at the end of the system prompt (`ChatRequest.system_cache`)."""
     max_tokens: int | None = None
     """None: the saved config's, else LLMRELAY_DEFAULT_MAX_TOKENS."""
     temperature: float | None = None
@@ -321,8 +323,6 @@ class Outcome:
         if self.error is not None:
             d["error"] = str(self.error)
         return d
-
-
 
 
 @dataclass(frozen=True, slots=True)

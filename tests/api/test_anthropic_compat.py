@@ -167,10 +167,23 @@ async def test_the_key_may_come_as_a_bearer_token_and_beta_headers_are_accepted(
     (ask(messages=[]), "messages: List should have at least 1 item after validation, not 0"),
     (ask(frobnicate=True), "frobnicate: Extra inputs are not permitted"),
     (ask(service_tier="standard_only"), "service_tier: service tiers are Anthropic's own and are not relayed"),
-    (ask(cache_control={"type": "ephemeral"}), "cache_control: prompt caching (cache_control) is not relayed"),
     (ask(container="c1"), "container: containers (code execution) are Anthropic's own and are not relayed"),
+    (ask(cache_control={"type": "persistent"}), "cache_control.type: Input should be 'ephemeral'"),
+    (ask(cache_control="ephemeral"),
+     "cache_control: Input should be a valid dictionary or object to extract fields from"),
     (ask(messages=[{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {
-        "type": "ephemeral"}}]}]), "messages.0.content.0.cache_control: prompt caching (cache_control) is not relayed"),
+        "type": "ephemeral", "ttl": "2h"}}]}]), "messages.0.content.0.cache_control.ttl: Input should be '5m' or '1h'"),
+    (ask(system=[{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral", "scope": "global"}}]),
+     "system.0.cache_control.scope: Extra inputs are not permitted"),
+    (ask(tools=[{**WEATHER, "cache_control": {"type": "ephemeral", "ttl": 60}}]),
+     "tools.0.cache_control.ttl: Input should be '5m' or '1h'"),
+    (ask(messages=[{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [
+        {"type": "text", "text": "r", "cache_control": {}}]}]}]),
+     "messages.0.content.0.content.0.cache_control.type: Input should be 'ephemeral'"),
+    (ask("anthropic/claude-sonnet-4-5", messages=[
+        HI[0], {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": "s",
+                                                  "cache_control": {"type": "ephemeral"}}]}]),
+     "messages.1.content.0.cache_control: Extra inputs are not permitted"),
     (ask(messages=[{"role": "user", "content": "hi", "name": "x"}]), "messages.0.name: Extra inputs are not permitted"),
     (ask(messages=[{"role": "user", "content": [{"type": "document", "source": {}}]}]),
      "messages.0.content.0.type: content blocks of type 'document' are not supported (text, image, tool_use, "
@@ -329,7 +342,8 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers(-5, 5) | st.t
                                                                                        max_size=3), max_leaves=8)
 FIELDS = ["model", "max_tokens", "messages", "system", "tools", "tool_choice", "thinking", "output_config",
           "metadata", "stop_sequences", "temperature", "top_p", "top_k", "stream", "service_tier", "role",
-          "content", "type", "text", "input", "tool_use_id", "name", "input_schema", "budget_tokens"]
+          "content", "type", "text", "input", "tool_use_id", "name", "input_schema", "budget_tokens",
+          "cache_control", "ttl"]
 bodies = st.recursive(st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=6),
                       lambda inner: st.dictionaries(st.sampled_from(FIELDS), inner | st.lists(inner, max_size=3),
                                                     max_size=6), max_leaves=12)

@@ -86,12 +86,31 @@ def test_a_claude_tool_loop_falls_back_to_gemini_when_claude_is_overloaded(relay
         ("anthropic", "failed", "chat", 0), ("google", "fallback", "chat", 0)]
 
 
-def test_count_tokens_by_anthropic_and_by_estimate(relay):
+def test_a_claude_applications_prompt_cache_is_written_then_read_and_recorded(relay):
+    sdk, tok = client(relay), token()
+    ask = {"model": SERVING["anthropic"], "max_tokens": 50, "messages": [{"role": "user", "content": "Will it rain?"}],
+           "system": [{"type": "text", "text": f"{tok}: you answer about the weather.",
+                       "cache_control": {"type": "ephemeral"}}]}
+    first = sdk.messages.create(**ask)
+    raw = sdk.messages.with_raw_response.create(**ask)
+    again = raw.parse()
+    assert first.usage.cache_creation_input_tokens == 6  # the fake counts words: the system prompt's
+    assert (again.usage.cache_read_input_tokens, again.usage.cache_creation_input_tokens) == (6, 0)
+    assert ledger_rows(relay, raw.headers["x-request-id"], 1) == [("anthropic", "success", "chat", 0)]
+    with sqlite3.connect(relay.home / "llmrelay.db") as db:
+        cached, written, cost = db.execute("SELECT cached_prompt_tokens, cache_write_tokens, cost_usd FROM "
+                                           "ai_model_usage WHERE request_id = ?", (raw.headers["x-request-id"],)
+                                           ).fetchone()
+    assert (cached, written) == (6, 0) and cost > 0
+
+
+def test_count_tokens_by_anthropic_by_gemini_and_by_estimate(relay):
     sdk = client(relay)
     ask = {"messages": [{"role": "user", "content": "Count these six words, please."}], "system": "Be brief."}
-    raw = sdk.messages.with_raw_response.count_tokens(model="anthropic/claude-3-5-sonnet-20241022", **ask)
-    assert raw.headers["x-llmrelay-token-count"] == "provider"
-    assert raw.parse().input_tokens == 2 + 5  # the fake counts words: "Be brief." and the message
+    for model in ("anthropic/claude-3-5-sonnet-20241022", "google/gemini-2.0-flash"):
+        raw = sdk.messages.with_raw_response.count_tokens(model=model, **ask)
+        assert raw.headers["x-llmrelay-token-count"] == "provider", model
+        assert raw.parse().input_tokens == 2 + 5, model  # the fakes count words: "Be brief." and the message
     raw = sdk.messages.with_raw_response.count_tokens(model="openai/gpt-4o", **ask)
     assert raw.headers["x-llmrelay-token-count"] == "estimate"
     assert raw.parse().input_tokens == 3 + 4 + -(-(len("Be brief.") + len(ask["messages"][0]["content"])) // 4)

@@ -7,13 +7,31 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmrelay.content import Image, Message, OutputFormat, Part, Reasoning, Text, ToolCall, ToolChoice, ToolResult
-from llmrelay.providers.anthropic_request import native_schema, plan_output, tool_choice_to_wire
+from llmrelay.content import (
+    Image,
+    Message,
+    OutputFormat,
+    Part,
+    Reasoning,
+    Text,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+)
+from llmrelay.providers.anthropic_request import (
+    check_breakpoints,
+    native_schema,
+    plan_output,
+    tool_choice_to_wire,
+    tool_to_wire,
+)
 from llmrelay.providers.anthropic_wire import (
     TOOL_ID,
     Unsendable,
@@ -21,6 +39,7 @@ from llmrelay.providers.anthropic_wire import (
     messages_from_wire,
     messages_to_wire,
     sniff_image,
+    system_from_wire,
     wire_id,
 )
 
@@ -32,23 +51,27 @@ IMAGES = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff\xdb", 
 texts = st.one_of(st.sampled_from(["", " ", "\n\t", "hi", " padded  ", "two\n\nlines\n"]),
                   st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12))
 ids = st.sampled_from(["toolu_01A", "call_9", "functions.get:0", "a b", "", "x" * 50, "ünï"])
+caches = st.sampled_from([None, None, None, "5m", "1h"])
+"""A prompt-cache breakpoint, now and then."""
 json_values = st.recursive(st.none() | st.booleans() | st.integers(-9, 99) | st.text(max_size=5),
                            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
                                                                                        max_size=3), max_leaves=6)
 arguments = st.builds(lambda d, indent: json.dumps(d, indent=indent),
                       st.dictionaries(st.text(max_size=5), json_values, max_size=4), st.sampled_from([None, 2]))
 images = st.one_of(
-    st.builds(lambda kind, declared, detail: Image(data=base64.b64encode(IMAGES[kind] + b"\0" * 9).decode(),
-                                                   media_type=kind if declared else None, detail=detail),
-              st.sampled_from(sorted(IMAGES)), st.booleans(), st.sampled_from([None, "high"])),
-    st.builds(lambda path: Image(url=f"https://example.com/{path}.png"), st.text("abc", min_size=1, max_size=4)))
+    st.builds(lambda kind, declared, detail, cache: Image(data=base64.b64encode(IMAGES[kind] + b"\0" * 9).decode(),
+                                                          media_type=kind if declared else None, detail=detail,
+                                                          cache=cache),
+              st.sampled_from(sorted(IMAGES)), st.booleans(), st.sampled_from([None, "high"]), caches),
+    st.builds(lambda path, cache: Image(url=f"https://example.com/{path}.png", cache=cache),
+              st.text("abc", min_size=1, max_size=4), caches))
 reasonings = st.builds(Reasoning, texts, st.sampled_from([None, "sig-1", "EqQBCkY"]), st.sampled_from([None, "enc"]),
                        st.sampled_from(["anthropic", None, "openai", "google"]))
-user_parts = st.one_of(st.builds(Text, texts), images,
-                       st.builds(ToolResult, ids, texts, st.booleans(), st.sampled_from([None, "get_weather"])))
-assistant_parts = st.one_of(st.builds(Text, texts), reasonings,
+user_parts = st.one_of(st.builds(Text, texts, caches), images,
+                       st.builds(ToolResult, ids, texts, st.booleans(), st.sampled_from([None, "get_weather"]), caches))
+assistant_parts = st.one_of(st.builds(Text, texts, caches), reasonings,
                             st.builds(ToolCall, ids, st.sampled_from(["get_weather", "lookup-2"]), arguments,
-                                      st.sampled_from([None, "gemini-signature"])))
+                                      st.sampled_from([None, "gemini-signature"]), caches))
 
 
 def message(role: str, parts: st.SearchStrategy[Part]) -> st.SearchStrategy[Message]:
@@ -68,10 +91,10 @@ def normalised(messages: list[Message]) -> list[Message]:
     """What a conversation becomes on Anthropic's wire and back (the module docstring's list)."""
     turns: list[list] = []  # [role, str | list of parts]
     for m in messages:
-        if m.plain:
+        if m.plain and not any(p.cache for p in m.parts):
             content: str | list | None = m.text if m.text.strip() else None
         else:
-            content = [q for q in (_part(p) for p in m.parts) if q is not None]
+            content = _sent(m.parts)
             content.sort(key=lambda q: not isinstance(q, _FIRST))
         if not content:
             continue
@@ -90,8 +113,30 @@ def normalised(messages: list[Message]) -> list[Message]:
         if isinstance(last, str):
             turns[-1][1] = last.rstrip()
         elif isinstance(last[-1], Text):
-            last[-1] = Text(last[-1].text.rstrip())
+            last[-1] = replace(last[-1], text=last[-1].text.rstrip())
     return [Message(role, content) for role, content in turns]
+
+
+def _sent(parts: tuple[Part, ...]) -> list[Part]:
+    """The parts of a turn that are sent; the breakpoint of one that is not goes to the last part sent
+    before it in the turn that can carry one (not reasoning), else to the next (a part that has its own
+    keeps it)."""
+    out: list[Part] = []
+    stray = None
+    for p in parts:
+        q, ttl = _part(p), getattr(p, "cache", None)
+        if q is None:
+            carriers = [i for i, o in enumerate(out) if not isinstance(o, Reasoning)]
+            if ttl and carriers:
+                i = carriers[-1]
+                out[i] = out[i] if out[i].cache else replace(out[i], cache=ttl)
+            elif ttl:
+                stray = stray or ttl
+            continue
+        if stray and not isinstance(q, Reasoning):
+            q, stray = (q if q.cache else replace(q, cache=stray)), None
+        out.append(q)
+    return out
 
 
 def _parts(content: str | list) -> list:
@@ -102,11 +147,13 @@ def _part(p: Part) -> Part | None:
     if isinstance(p, Text):
         return p if p.text.strip() else None
     if isinstance(p, Image):
-        return Image(url=p.url) if p.url else Image(data=p.data, media_type=sniff_image(p.data or ""))
+        return Image(url=p.url, cache=p.cache) if p.url else Image(data=p.data, media_type=sniff_image(p.data or ""),
+                                                                   cache=p.cache)
     if isinstance(p, ToolCall):
-        return ToolCall(wire_id(p.id), p.name, json.dumps(json.loads(p.arguments), ensure_ascii=False))
+        return ToolCall(wire_id(p.id), p.name, json.dumps(json.loads(p.arguments), ensure_ascii=False),
+                        cache=p.cache)
     if isinstance(p, ToolResult):
-        return ToolResult(wire_id(p.call_id), p.content, p.is_error)
+        return ToolResult(wire_id(p.call_id), p.content, p.is_error, cache=p.cache)
     if p.provider not in ("anthropic", None) or (p.provider is None and not (p.signature or p.redacted)):
         return None  # another provider's reasoning
     if p.redacted:
@@ -115,12 +162,14 @@ def _part(p: Part) -> Part | None:
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(st.none(), texts), conversations)
-def test_from_wire_inverts_to_wire_up_to_the_documented_normalisations(system, messages):
-    system_text, turns = messages_to_wire(messages, system)
+@given(st.one_of(st.none(), texts), caches, conversations)
+def test_from_wire_inverts_to_wire_up_to_the_documented_normalisations(system, system_cache, messages):
+    system_out, turns = messages_to_wire(messages, system, system_cache)
     json.dumps(turns)  # plain JSON
-    got_system, got = messages_from_wire(system_text or None, turns)
-    assert got_system == (system if system and system.strip() else None)
+    got_system, got = messages_from_wire(system_out or None, turns)
+    sent = bool(system and system.strip())
+    assert got_system == (system if sent else None)
+    assert system_from_wire(system_out or None)[1] == (system_cache if sent else None)
     assert got == normalised(messages)
 
 
@@ -140,6 +189,8 @@ def test_what_is_sent_keeps_the_apis_rules(messages):
         assert leading == sorted(leading, reverse=True)  # results / thinking before anything else
         for b in blocks:
             assert b["type"] != "text" or b["text"].strip()
+            assert b.get("cache_control") in (None, {"type": "ephemeral"}, {"type": "ephemeral", "ttl": "1h"})
+            assert "cache_control" not in b or b["type"] not in ("thinking", "redacted_thinking")
             assert TOOL_ID.match(b.get("id", "ok")) and TOOL_ID.match(b.get("tool_use_id", "ok"))
             assert b["type"] != "thinking" or b["signature"]
     if turns and turns[-1]["role"] == "assistant":
@@ -232,3 +283,76 @@ def test_output_plans():
     (ToolChoice("tool", "f"), False, {"type": "tool", "name": "f", "disable_parallel_tool_use": True})])
 def test_tool_choice_to_wire(choice, parallel, wire):
     assert tool_choice_to_wire(choice, parallel) == wire
+
+
+# -- prompt-cache breakpoints ---------------------------------------------------------------------------
+
+FIVE, HOUR = {"type": "ephemeral"}, {"type": "ephemeral", "ttl": "1h"}
+
+
+def test_breakpoints_go_on_their_own_blocks_and_mark_the_system_prompts_last_block():
+    system, turns = messages_to_wire([Message("user", [Text("the long document", "1h"), Text("the question")]),
+                                      Message("assistant", [Text("an answer ", "5m")]),
+                                      Message("user", [Text("a plain question", "5m")])], "Be brief.", "1h")
+    assert system == [{"type": "text", "text": "Be brief.", "cache_control": HOUR}]
+    assert turns[0]["content"] == [{"type": "text", "text": "the long document", "cache_control": HOUR},
+                                   {"type": "text", "text": "the question"}]
+    assert turns[1]["content"] == [{"type": "text", "text": "an answer ", "cache_control": FIVE}]
+    assert turns[2]["content"] == [{"type": "text", "text": "a plain question", "cache_control": FIVE}]
+    assert messages_to_wire([Message("user", "hi")], "Be brief.") == ("Be brief.", [{"role": "user", "content": "hi"}])
+
+
+def test_a_breakpoint_on_a_blank_text_moves_to_a_neighbouring_block_of_its_turn():
+    signed = Reasoning("thought", "sig", provider="anthropic")
+    _, turns = messages_to_wire([Message("user", [Text("q"), Text("  ", "1h")]),
+                                 Message("assistant", [signed, Text("", "5m"), ToolCall("t1", "f", "{}")]),
+                                 Message("user", [ToolResult("t1", "r")])])
+    assert turns[0]["content"][0]["cache_control"] == HOUR and len(turns[0]["content"]) == 1
+    thinking, call = turns[1]["content"]
+    assert "cache_control" not in thinking and call["cache_control"] == FIVE
+
+
+def test_cache_control_reads_back_into_the_parts_and_the_system_prompt():
+    system, turns = messages_from_wire(
+        [{"type": "text", "text": "A", "cache_control": HOUR}, {"type": "text", "text": "B", "cache_control": FIVE}],
+        [{"role": "user", "content": [{"type": "text", "text": "q", "cache_control": {"type": "ephemeral",
+                                                                                        "ttl": "5m"}}]},
+         {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {},
+                                            "cache_control": HOUR}]},
+         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": [
+             {"type": "text", "text": "r1"}, {"type": "text", "text": "r2", "cache_control": FIVE}]}]}])
+    assert system == "A\n\nB" and system_from_wire([{"type": "text", "text": "A", "cache_control": HOUR},
+                                                    {"type": "text", "text": "B", "cache_control": FIVE}])[1] == "5m"
+    assert turns == [Message("user", [Text("q", "5m")]), Message("assistant", [ToolCall("t", "f", "{}", cache="1h")]),
+                     Message("user", [ToolResult("t", "r1r2", cache="5m")])]
+
+
+@pytest.mark.parametrize(("control", "param"), [
+    ({"type": "persistent"}, "messages.0.content.0.cache_control.type"),
+    ({"type": "ephemeral", "ttl": "24h"}, "messages.0.content.0.cache_control.ttl"),
+    ({"type": "ephemeral", "scope": "org"}, "messages.0.content.0.cache_control.scope"),
+    ("ephemeral", "messages.0.content.0.cache_control"),
+])
+def test_a_cache_control_that_is_not_anthropics_shape_is_named(control, param):
+    with pytest.raises(WireError) as info:
+        messages_from_wire(None, [{"role": "user", "content": [
+            {"type": "text", "text": "q", "cache_control": control}]}])
+    assert info.value.param == param
+
+
+def body_with(ttls: list[str]) -> dict:
+    blocks = [{"type": "text", "text": f"b{i}", "cache_control": FIVE if t == "5m" else HOUR}
+              for i, t in enumerate(ttls)]
+    return {"tools": [tool_to_wire(Tool("f", cache="1h"))], "messages": [{"role": "user", "content": blocks}]}
+
+
+def test_anthropics_breakpoint_rules_are_kept_before_sending():
+    assert body_with([])["tools"][0]["cache_control"] == HOUR
+    check_breakpoints(body_with(["1h", "5m", "5m"]))  # four, none longer after a shorter
+    with pytest.raises(Unsendable) as too_many:
+        check_breakpoints(body_with(["1h", "5m", "5m", "5m"]))
+    assert too_many.value.falls_through and "at most 4 prompt-cache breakpoints" in str(too_many.value)
+    assert "the request has 5" in str(too_many.value)
+    with pytest.raises(Unsendable) as order:
+        check_breakpoints(body_with(["5m", "1h"]))
+    assert order.value.falls_through and "1h after one of 5m" in str(order.value)

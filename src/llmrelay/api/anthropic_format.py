@@ -8,9 +8,8 @@ llmrelay cannot honour:
 
 - a field Anthropic does not define (for count_tokens: one its count endpoint does not take, such as
   `max_tokens`) is refused as Anthropic refuses it: "<field>: Extra inputs are not permitted";
-- a field Anthropic defines that is not relayed (`REFUSED`: cache_control, container, service_tier, …)
-  says why; its null or default value is accepted.  So do the same keys inside content blocks, system
-  blocks and tools (`cache_control`, `citations`, …);
+- a field Anthropic defines that is not relayed (`REFUSED`: container, service_tier, …) says why; its
+  null or default value is accepted.  So do the same keys inside content blocks (`citations`);
 - server tools (`web_search_…`, `code_execution_…`, any tool with a `type` other than `custom`);
 - `thinking` other than `enabled` (with `budget_tokens`) or `disabled`, and `output_config.effort`.
 
@@ -18,6 +17,14 @@ llmrelay cannot honour:
 `tool_use` is answered by a `tool_result` in the very next turn, as Anthropic does.  A tool-use id the
 door handed out with a Gemini thought signature in it (`<id>__thought__<signature>`, as on /v1/chat/
 completions) is split back into the call's id and signature.
+
+Prompt caching is relayed: `cache_control` (`{"type": "ephemeral", "ttl"?: "5m" | "1h"}`, anything else a
+400 naming it) on a text, image, tool_use or tool_result block, a system text block or a custom tool is
+that part's, tool's or the system prompt's breakpoint (`anthropic_wire` reads it); the top-level one
+(automatic caching) marks the last block of the messages that can carry one (`mark_last`).  Thinking
+blocks take none, as on Anthropic.  Only Anthropic is sent them; the other providers cache long prompts
+by themselves (or not at all), and a breakpoint never keeps a link from serving.  Anthropic's own limits
+(4 breakpoints, no 1h after a 5m) are its adapter's to enforce: another link may serve such a request.
 
 `options` makes the request's `RequestOptions`.  Thinking: `{"type": "enabled", "budget_tokens": B}`
 becomes `reasoning_effort` (the level every provider takes; Anthropic's adapter turns it back into a
@@ -35,18 +42,17 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from ..content import Message, OutputFormat, Tool, ToolCall, ToolChoice, ToolResult
-from ..providers.anthropic_wire import TOOL_NAME, WireError, messages_from_wire
+from ..content import Message, OutputFormat, Reasoning, Text, Tool, ToolCall, ToolChoice, ToolResult
+from ..providers.anthropic_wire import TOOL_NAME, WireError, cache_from_wire, messages_from_wire, system_from_wire
 from ..providers.openai_wire import split_client_id
 from ..types import NO_SAMPLING, RequestOptions, Sampling
+from .anthropic_schema import MIN_BUDGET, CountTokensRequest, MessagesRequest
 from .errors import Problem
 
 EXTRA = "Extra inputs are not permitted"
-_CACHE = "prompt caching (cache_control) is not relayed"
 REFUSED: dict[str, tuple[tuple[Any, ...], str]] = {
-    "cache_control": ((None,), _CACHE),
     "container": ((None,), "containers (code execution) are Anthropic's own and are not relayed"),
     "context_management": ((None,), "context management is Anthropic's own and is not relayed"),
     "diagnostics": ((None,), "diagnostics are Anthropic's own and are not relayed"),
@@ -60,62 +66,6 @@ REFUSED: dict[str, tuple[tuple[Any, ...], str]] = {
 """Top-level fields Anthropic defines that llmrelay refuses: (the values that ask for nothing, why)."""
 _EFFORT_LEVELS = ((2048, "low"), (8192, "medium"))
 """`thinking.budget_tokens` up to each bound -> that `reasoning_effort`; above the last: `high`."""
-MIN_BUDGET = 1024
-
-# -- the request (its JSON schema is the OpenAPI document's) ------------------------------------------
-
-_BLOCK_DOC = {"type": "object", "required": ["type"], "properties": {
-    "type": {"enum": ["text", "image", "tool_use", "tool_result", "thinking", "redacted_thinking"]}},
-    "description": "text {text}, image {source: base64 {media_type, data} | url {url}}, tool_use {id, name, "
-                   "input}, tool_result {tool_use_id, content, is_error}, thinking {thinking, signature}, "
-                   "redacted_thinking {data}"}
-_MESSAGES_DOC = {"items": {"type": "object", "required": ["role", "content"], "properties": {
-    "role": {"enum": ["user", "assistant"]},
-    "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": _BLOCK_DOC}]}}}}
-_TOOLS_DOC = {"items": {"type": "object", "required": ["name", "input_schema"], "properties": {
-    "type": {"const": "custom"}, "name": {"type": "string", "pattern": r"^[a-zA-Z0-9_-]{1,64}$"},
-    "description": {"type": "string"}, "strict": {"type": "boolean"},
-    "input_schema": {"type": "object", "description": "JSON Schema of the input (an object)"}}}}
-_CHOICE_DOC = {"type": "object", "required": ["type"], "properties": {
-    "type": {"enum": ["auto", "any", "tool", "none"]}, "name": {"type": "string"},
-    "disable_parallel_tool_use": {"type": "boolean"}}}
-_THINKING_DOC = {"type": "object", "required": ["type"], "properties": {
-    "type": {"enum": ["enabled", "disabled"]}, "budget_tokens": {"type": "integer", "minimum": MIN_BUDGET}}}
-_OUTPUT_DOC = {"type": "object", "properties": {"format": {
-    "type": "object", "required": ["type", "schema"],
-    "properties": {"type": {"const": "json_schema"}, "schema": {"type": "object"}}}}}
-
-
-class CountTokensRequest(BaseModel):
-    """`POST /v1/messages/count_tokens`: what is counted.  Any other field is refused."""
-
-    model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": False})
-    """Extras are collected to be refused by name, not taken."""
-
-    model: str = Field(min_length=1, max_length=300,
-                       description="`agent:<agentId>`, `<provider>/<model>`, or a model name the catalog knows")
-    messages: list[Any] = Field(min_length=1, max_length=10_000, json_schema_extra=_MESSAGES_DOC)
-    system: str | list[Any] | None = Field(None, description="Text, or text blocks")
-    tools: list[Any] | None = Field(None, max_length=128, json_schema_extra=_TOOLS_DOC,
-                                    description="Custom tools (added to an agent's own); server tools are refused")
-    tool_choice: Any = Field(None, json_schema_extra=_CHOICE_DOC)
-    thinking: Any = Field(None, json_schema_extra=_THINKING_DOC)
-    output_config: Any = Field(None, json_schema_extra=_OUTPUT_DOC)
-
-
-class MessagesRequest(CountTokensRequest):
-    """`POST /v1/messages`.  Also defined by Anthropic and refused unless null or default: cache_control,
-    container, context_management, diagnostics, inference_geo, mcp_servers, service_tier, speed,
-    user_profile_id, workspace_id.  Any other field is an extra input (400)."""
-
-    max_tokens: int = Field(ge=1, le=1_000_000, strict=True, description="Required, as Anthropic requires it")
-    temperature: float | None = Field(None, ge=0, le=1)
-    top_p: float | None = Field(None, ge=0, le=1)
-    top_k: int | None = Field(None, ge=0, strict=True)
-    stop_sequences: list[str] | None = Field(None, max_length=16)
-    stream: bool | None = False
-    metadata: Any = Field(None, json_schema_extra={"type": "object", "properties": {"user_id": {"type": "string"}}})
-
 
 def parse_messages(raw: bytes) -> MessagesRequest:
     body = _parse(raw, MessagesRequest)
@@ -159,11 +109,13 @@ def invalid(message: str) -> Problem:
 
 # -- keys inside blocks ------------------------------------------------------------------------------
 
-_BLOCK_KEYS = {"text": {"text"}, "image": {"source"}, "tool_use": {"id", "name", "input"},
-               "tool_result": {"tool_use_id", "content", "is_error"}, "thinking": {"thinking", "signature"},
-               "redacted_thinking": {"data"}}
+_BLOCK_KEYS = {"text": {"text", "cache_control"}, "image": {"source", "cache_control"},
+               "tool_use": {"id", "name", "input", "cache_control"},
+               "tool_result": {"tool_use_id", "content", "is_error", "cache_control"},
+               "thinking": {"thinking", "signature"}, "redacted_thinking": {"data"}}
+"""The keys each block may have (`cache_control`, read by `anthropic_wire`, on all but thinking)."""
 _SOURCE_KEYS = {"base64": {"media_type", "data"}, "url": {"url"}}
-_NOT_RELAYED = {"cache_control": _CACHE, "citations": "citations are not relayed"}
+_NOT_RELAYED = {"citations": "citations are not relayed"}
 """Keys Anthropic defines inside blocks that llmrelay refuses unless null (or, for citations, empty)."""
 
 
@@ -206,15 +158,33 @@ def check_block_keys(messages: Sequence[Any], system: Any) -> None:
 
 
 def conversation(body: CountTokensRequest) -> tuple[str | None, list[Message]]:
-    """(system prompt, turns), with tool-use ids split from the signatures the door appended."""
+    """(system prompt, turns), with tool-use ids split from the signatures the door appended and the
+    breakpoint of automatic caching (the top-level `cache_control`) set."""
     try:
         system, turns = messages_from_wire(body.system, body.messages)
+        auto = cache_from_wire(body.cache_control, "cache_control")
     except WireError as exc:
         raise invalid(str(exc)) from None
     check_block_keys(body.messages, body.system)
     turns = [_split_ids(m) for m in turns]
     check_tool_answers(turns)
-    return system, turns
+    return system, turns if auto is None else mark_last(turns, auto)
+
+
+def mark_last(turns: list[Message], ttl: str) -> list[Message]:
+    """Anthropic's automatic caching: a breakpoint on the last block of the request that can carry one
+    (not thinking, not blank text); a block that has one keeps its own."""
+    for i in range(len(turns) - 1, -1, -1):
+        parts = turns[i].parts
+        for j in range(len(parts) - 1, -1, -1):
+            p = parts[j]
+            if type(p) is Reasoning or (type(p) is Text and not p.text.strip()):
+                continue
+            if p.cache is not None:
+                return turns
+            marked = Message(turns[i].role, (*parts[:j], replace(p, cache=ttl), *parts[j + 1:]))
+            return [*turns[:i], marked, *turns[i + 1:]]
+    raise invalid("cache_control: no block of the messages can carry a cache breakpoint")
 
 
 def _split_ids(m: Message) -> Message:
@@ -255,7 +225,7 @@ def check_tool_answers(turns: Sequence[Message]) -> None:
 
 # -- tools, tool choice, thinking, output ------------------------------------------------------------
 
-_TOOL_KEYS = {"name", "description", "input_schema", "strict"}
+_TOOL_KEYS = {"name", "description", "input_schema", "strict", "cache_control"}
 
 
 def tools_from_wire(items: Sequence[Any]) -> tuple[Tool, ...]:
@@ -281,7 +251,11 @@ def tools_from_wire(items: Sequence[Any]) -> tuple[Tool, ...]:
             raise invalid(f"{where}.custom.description: Input should be a valid string")
         if strict is not None and not isinstance(strict, bool):
             raise invalid(f"{where}.custom.strict: Input should be a valid boolean")
-        tools.append(Tool(name, description or "", schema, strict))
+        try:
+            cache = cache_from_wire(t.get("cache_control"), where + ".cache_control")
+        except WireError as exc:
+            raise invalid(str(exc)) from None
+        tools.append(Tool(name, description or "", schema, strict, cache))
     if len({t.name for t in tools}) != len(tools):
         raise invalid("tools: Tool names must be unique.")
     return tuple(tools)
@@ -385,7 +359,8 @@ def options(body: CountTokensRequest, system: str | None, request_id: str) -> Re
     if max_tokens is not None and budget is not None:
         max_tokens = max(1, max_tokens - budget)
     return RequestOptions(
-        system=system or None, max_tokens=max_tokens, temperature=full.temperature if full else None,
+        system=system or None, system_cache=system_from_wire(body.system)[1] if system else None,
+        max_tokens=max_tokens, temperature=full.temperature if full else None,
         stop=tuple(full.stop_sequences or ()) if full else (), request_id=request_id, tools=tools,
         tool_choice=choice, parallel_tool_calls=parallel, output=output, sampling=sampling,
         end_user=_end_user(full.metadata) if full else None)

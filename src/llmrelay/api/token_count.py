@@ -3,8 +3,8 @@
 The request is resolved and assembled exactly as `Relay.run` would send it (the agent's system prompt
 and tools included), and the link that would serve it is found: the first of its chain whose provider is
 enabled, whose circuit is not open and which can take the request (`routing.fit`).  That link's provider
-counts, where it can (`Provider.count_tokens`: Anthropic's own count endpoint); the count is then
-`provider`.  Otherwise (no such link, a provider without a count endpoint, a count that failed or took
+counts, where it can (`Provider.count_tokens`: Anthropic's and Gemini's own count endpoints); the count
+is then `provider`.  Otherwise (no such link, a provider without a count endpoint, a count that failed or took
 longer than LLMRELAY_FIRST_TOKEN_TIMEOUT) it is an `estimate`:
 
     3 per request + 4 per message + 10 per tool + 1,600 per image + ceil(characters / 4)

@@ -14,7 +14,11 @@
   `stop_sequences`, without whitespace-only entries (the API rejects them);
 - tools, tool choice, images, structured output (native on `native_output_models`, else a forced
   tool), top_p, top_k and thinking as `anthropic_request` says.  What cannot be sent as asked is a
-  `bad_request` that falls through (another provider may take it), never a setting dropped.
+  `bad_request` that falls through (another provider may take it), never a setting dropped;
+- prompt-cache breakpoints (`cache` on parts and tools, `system_cache`) are `cache_control` on exactly
+  those blocks, tools and the last system block (the system prompt then goes as text blocks); more
+  than four, or one of 1h after one of 5m, is such a `bad_request`.  The cache reads and writes come
+  back in the usage (below), which the ledger prices apart.
 
 Answers: text blocks are the text, `tool_use` blocks tool calls (arguments: the input as JSON text),
 `thinking` / `redacted_thinking` blocks reasoning; a forced output tool's input is the text.  Streams:
@@ -56,10 +60,11 @@ from ..types import (
     Usage,
     UsageReport,
 )
+from .anthropic_reply import OutputPlan, answer_from_wire
 from .anthropic_request import DEFAULT_MAX_TOKENS as DEFAULT_MAX_TOKENS  # the default, re-exported
 from .anthropic_request import request_to_wire
 from .anthropic_stream import BlockReader
-from .anthropic_wire import OutputPlan, Unsendable, answer_from_wire
+from .anthropic_wire import Unsendable
 from .base import HTTPProvider, excerpt, kind_for_status, parse_retry_after, should_retry_header
 
 API_VERSION = "2023-06-01"

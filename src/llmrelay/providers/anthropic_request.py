@@ -20,21 +20,30 @@ sampling and thinking, and the body they make (shared/reference/providers.md §1
   for both is `Unsendable`, never sent with one silently dropped.
 - The newer models (`exclusive_sampling`) refuse temperature and top_p together: `Unsendable` too.
 - `end_user` -> `metadata.user_id`.
+- Prompt-cache breakpoints: a tool's `cache` is its `cache_control`, `system_cache` the last system
+  block's (the turns' are `anthropic_wire`'s).  Anthropic takes at most `MAX_BREAKPOINTS` of them, and
+  none of an hour after one of five minutes (in the order tools, system, turns): a request breaking
+  either rule is `Unsendable` (another provider, which takes no breakpoints, may serve it), never sent
+  with some of them dropped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..content import OutputFormat, Tool, ToolChoice
 from ..types import ChatRequest
-from .anthropic_wire import TOOL_NAME, WRAP_KEY, OutputPlan, Unsendable, called_tools, messages_to_wire
+from .anthropic_reply import WRAP_KEY, OutputPlan
+from .anthropic_wire import TOOL_NAME, Unsendable, cache_control, called_tools, messages_to_wire
 
 DEFAULT_MAX_TOKENS = 4096
 EFFORT_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
 """`reasoning_effort` -> `thinking.budget_tokens` (1024 is the API's minimum)."""
 OUTPUT_TOOL_DESCRIPTION = "Give the final answer by calling this tool: its input is the answer."
+MAX_BREAKPOINTS = 4
+"""Anthropic's limit of blocks with `cache_control` per request."""
 # What structured output's JSON Schema subset lacks (the API refuses them in `output_config.format`).
 _UNSUPPORTED = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength",
                           "maxLength", "maxItems", "uniqueItems", "minProperties", "maxProperties",
@@ -47,7 +56,7 @@ def request_to_wire(request: ChatRequest, *, stream: bool, native_output: bool =
     """(the body, how its answer is made JSON).  `native_output`: the model takes `output_config.format`
     and strict tools; `exclusive_sampling`: it refuses temperature and top_p together.  Raises
     `Unsendable`."""
-    system, turns = messages_to_wire(request.messages, request.system)
+    system, turns = messages_to_wire(request.messages, request.system, request.system_cache)
     if not turns:
         raise Unsendable("no non-empty user or assistant turn to send", falls_through=False)
     max_tokens = DEFAULT_MAX_TOKENS if request.max_tokens is None else max(1, request.max_tokens)
@@ -83,7 +92,29 @@ def request_to_wire(request: ChatRequest, *, stream: bool, native_output: bool =
         body["metadata"] = {"user_id": request.end_user}
     if stream:
         body["stream"] = True
+    check_breakpoints(body)
     return body, plan
+
+
+def check_breakpoints(body: Mapping[str, Any]) -> None:
+    """Anthropic's rules for prompt-cache breakpoints (see the module docstring); raises `Unsendable`."""
+    ttls = [b["cache_control"].get("ttl", "5m") for b in _blocks(body) if "cache_control" in b]
+    if len(ttls) > MAX_BREAKPOINTS:
+        raise Unsendable(f"Anthropic takes at most {MAX_BREAKPOINTS} prompt-cache breakpoints (cache_control); "
+                         f"the request has {len(ttls)}")
+    if any(a == "5m" and b == "1h" for a, b in itertools.pairwise(ttls)):
+        raise Unsendable("a prompt-cache breakpoint of 1h after one of 5m (tools, then system, then messages): "
+                         "Anthropic refuses that order")
+
+
+def _blocks(body: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """The tools, system blocks and content blocks of a body, in Anthropic's order."""
+    yield from body.get("tools", ())
+    if isinstance(body.get("system"), list):
+        yield from body["system"]
+    for turn in body["messages"]:
+        if isinstance(turn["content"], list):
+            yield from turn["content"]
 
 
 def thinking_budget(effort: str | None) -> int | None:
@@ -149,6 +180,8 @@ def tool_to_wire(tool: Tool, strict_ok: bool = False) -> dict[str, Any]:
     out["input_schema"] = closed or schema
     if closed is not None:
         out["strict"] = True  # strict tool use: only where the model takes it and the schema allows it
+    if tool.cache is not None:
+        out["cache_control"] = cache_control(tool.cache)
     return out
 
 
@@ -242,6 +275,7 @@ def _close(schema: Any, depth: int) -> Any:
 
 
 __all__ = [
-    "DEFAULT_MAX_TOKENS", "EFFORT_BUDGETS", "forced", "native_schema", "output_tool", "plan_output",
-    "request_to_wire", "thinking_budget", "tool_choice_to_wire", "tool_to_wire", "tools_and_choice",
+    "DEFAULT_MAX_TOKENS", "EFFORT_BUDGETS", "MAX_BREAKPOINTS", "check_breakpoints", "forced", "native_schema",
+    "output_tool", "plan_output", "request_to_wire", "thinking_budget", "tool_choice_to_wire", "tool_to_wire",
+    "tools_and_choice",
 ]

@@ -20,7 +20,7 @@ import json
 from typing import Any
 
 from ..types import ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, ToolCallEnd, ToolCallStart
-from .anthropic_wire import OutputPlan, output_text
+from .anthropic_reply import OutputPlan, output_text
 
 
 class BlockReader:

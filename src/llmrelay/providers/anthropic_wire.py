@@ -1,6 +1,6 @@
 """Anthropic's Messages shapes of llmrelay's vocabulary, both ways (shared/reference/providers.md §1).
 
-The Anthropic adapter sends with `request_to_wire` and reads answers with `answer_from_wire`; an
+The Anthropic adapter sends with `request_to_wire` and reads answers with `anthropic_reply`; an
 Anthropic-compatible ingress reads requests with `messages_from_wire`.  One module, so the two
 directions cannot drift: `messages_from_wire(*messages_to_wire(x))` is `x` up to the normalisations
 below (a property test).
@@ -18,7 +18,16 @@ Messages, out:
   a signature or redacted data; thinking without a signature cannot be sent back and is dropped;
 - tool-use ids must match `^[a-zA-Z0-9_-]+$`: any other id is sent as `wire_id(id)`, a stable digest,
   the same for the call and its result;
-- an image's `detail`, a tool result's `name` and a call's `signature` (Gemini's) have no place here.
+- an image's `detail`, a tool result's `name` and a call's `signature` (Gemini's) have no place here;
+- a part's prompt-cache breakpoint (`cache`) is its block's `cache_control` (`{"type": "ephemeral"}`, with
+  `"ttl": "1h"` for an hour); a turn with one is a list of blocks, even when it is only text.  The
+  breakpoint of a part that is not sent (blank text) goes to the nearest block of its turn that is sent
+  and can carry one (not thinking), before it, else after it.  With `system_cache` the system prompt is
+  a list of text blocks, the last one marked.
+
+Read back, `cache_control` (null, or `{"type": "ephemeral", "ttl"?: "5m" | "1h"}`) is the part's `cache`;
+on a text block inside a tool result's content it is the tool result's (whose content is one text).
+Several system blocks become one prompt, their breakpoints one at its end (`system_from_wire`).
 
 What cannot be sent as asked raises `Unsendable` (the adapter's `bad_request`; another provider may
 take it): a call whose arguments are not a JSON object, an image Anthropic cannot read.  The rest of a
@@ -29,14 +38,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ..content import (
+    CACHE_TTLS,
     Image,
     Message,
     Part,
@@ -50,8 +60,6 @@ from ..content import (
 TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
-WRAP_KEY = "response"
-"""The property a forced output tool's input holds the answer in, when the answer is not an object."""
 _MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF87a", "image/gif"),
           (b"GIF89a", "image/gif"))
 
@@ -87,10 +95,14 @@ def wire_id(call_id: str) -> str:
 # -- messages, out -------------------------------------------------------------------------------------
 
 _RANK = {"tool_result": 0, "thinking": 0, "redacted_thinking": 0}
+_CACHEABLE = frozenset({"text", "image", "tool_use", "tool_result"})
+"""The blocks that may carry `cache_control` (thinking may not)."""
 
 
-def messages_to_wire(messages: Iterable[Message], system: str | None = None) -> tuple[str, list[dict[str, Any]]]:
-    """(the system text, the wire turns): see the module docstring.  Raises `Unsendable`."""
+def messages_to_wire(messages: Iterable[Message], system: str | None = None, system_cache: str | None = None,
+                     ) -> tuple[str | list[dict[str, Any]], list[dict[str, Any]]]:
+    """(the system: text, or text blocks when `system_cache` marks it; the wire turns): see the module
+    docstring.  Raises `Unsendable`."""
     system_texts = [system] if system and system.strip() else []
     turns: list[dict[str, Any]] = []
     for m in messages:
@@ -107,14 +119,39 @@ def messages_to_wire(messages: Iterable[Message], system: str | None = None) -> 
             turns.append({"role": m.role, "content": content})
     if turns and turns[-1]["role"] == "assistant":
         _strip_prefill(turns[-1])
+    if system_cache is not None and system_texts:
+        blocks = [{"type": "text", "text": text} for text in system_texts]
+        blocks[-1]["cache_control"] = cache_control(system_cache)
+        return blocks, turns
     return "\n\n".join(system_texts), turns
 
 
+def cache_control(ttl: str) -> dict[str, str]:
+    """A breakpoint's `cache_control` (five minutes is Anthropic's default lifetime)."""
+    return {"type": "ephemeral"} if ttl == "5m" else {"type": "ephemeral", "ttl": ttl}
+
+
 def _content(m: Message) -> str | list[dict[str, Any]]:
-    if m.plain:
+    if m.plain and not any(p.cache for p in m.parts):  # plain: every part is a Text
         text = m.text
         return text if text.strip() else ""
-    blocks = [b for b in (_block(p) for p in m.parts) if b is not None]
+    blocks: list[dict[str, Any]] = []
+    stray = None  # the breakpoint of a part not sent, for the next block that can carry it
+    for p in m.parts:
+        block = _block(p)
+        if block is None:
+            ttl = getattr(p, "cache", None)
+            if ttl is not None:
+                before = next((b for b in reversed(blocks) if b["type"] in _CACHEABLE), None)
+                if before is not None:
+                    before.setdefault("cache_control", cache_control(ttl))
+                else:
+                    stray = stray or ttl
+            continue
+        if stray is not None and block["type"] in _CACHEABLE:
+            block.setdefault("cache_control", cache_control(stray))
+            stray = None
+        blocks.append(block)
     blocks.sort(key=lambda b: _RANK.get(b["type"], 1))
     return blocks
 
@@ -136,27 +173,33 @@ def _strip_prefill(turn: dict[str, Any]) -> None:
     if isinstance(content, str):
         turn["content"] = content.rstrip()
     elif content and content[-1]["type"] == "text":
-        content[-1] = {"type": "text", "text": content[-1]["text"].rstrip()}
+        content[-1] = {**content[-1], "text": content[-1]["text"].rstrip()}
 
 
 def _block(p: Part) -> dict[str, Any] | None:
     kind = type(p)
+    block: dict[str, Any]
     if kind is Text:
-        return {"type": "text", "text": p.text} if p.text.strip() else None
-    if kind is ToolCall:
-        return {"type": "tool_use", "id": wire_id(p.id), "name": p.name, "input": arguments_object(p)}
-    if kind is ToolResult:
-        block: dict[str, Any] = {"type": "tool_result", "tool_use_id": wire_id(p.call_id)}
+        if not p.text.strip():
+            return None
+        block = {"type": "text", "text": p.text}
+    elif kind is ToolCall:
+        block = {"type": "tool_use", "id": wire_id(p.id), "name": p.name, "input": arguments_object(p)}
+    elif kind is ToolResult:
+        block = {"type": "tool_result", "tool_use_id": wire_id(p.call_id)}
         if p.content:
             block["content"] = p.content
         if p.is_error:
             block["is_error"] = True
-        return block
-    if kind is Image:
-        return image_block(p)
-    if kind is Reasoning:
+    elif kind is Image:
+        block = image_block(p)
+    elif kind is Reasoning:
         return _thinking_block(p)
-    raise TypeError(f"not a part: {p!r}")
+    else:
+        raise TypeError(f"not a part: {p!r}")
+    if p.cache is not None:
+        block["cache_control"] = cache_control(p.cache)
+    return block
 
 
 def arguments_object(call: ToolCall) -> dict[str, Any]:
@@ -232,35 +275,65 @@ def messages_from_wire(system: Any, items: Any) -> tuple[str | None, list[Messag
             turns.append(Message(role, [_part(b, f"{where}.content.{j}") for j, b in enumerate(content)]))
         else:
             raise WireError("Input should be a valid string or list of content blocks", where + ".content")
-    return _system_from_wire(system), turns
+    return system_from_wire(system)[0], turns
 
 
-def _system_from_wire(system: Any) -> str | None:
+def system_from_wire(system: Any) -> tuple[str | None, str | None]:
+    """(the system prompt, its breakpoint): text blocks join with a blank line, and their breakpoints
+    become one at the end of the prompt, with the lifetime of the last one (Anthropic wants none longer
+    after a shorter, so it is the shortest)."""
     if system is None or isinstance(system, str):
-        return system
+        return system, None
     if isinstance(system, list) and all(isinstance(b, Mapping) and b.get("type") == "text"
                                         and isinstance(b.get("text"), str) for b in system):
-        return "\n\n".join(b["text"] for b in system)
+        ttl = None
+        for j, b in enumerate(system):
+            ttl = cache_from_wire(b.get("cache_control"), f"system.{j}.cache_control") or ttl
+        return "\n\n".join(b["text"] for b in system), ttl
     raise WireError("Input should be a valid string or a list of text blocks", "system")
+
+
+def cache_from_wire(value: Any, where: str) -> str | None:
+    """The lifetime of the breakpoint a `cache_control` sets (None: none); `WireError` naming what is not
+    `{"type": "ephemeral", "ttl"?: "5m" | "1h"}`."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise WireError("Input should be a valid dictionary or object to extract fields from", where)
+    extra = next((k for k in value if k not in ("type", "ttl")), None)
+    if extra is not None:
+        raise WireError("Extra inputs are not permitted", f"{where}.{extra}")
+    if value.get("type") != "ephemeral":
+        raise WireError("Input should be 'ephemeral'", where + ".type")
+    ttl = value.get("ttl", "5m")
+    if ttl is None:
+        ttl = "5m"
+    if ttl not in CACHE_TTLS:
+        raise WireError("Input should be '5m' or '1h'", where + ".ttl")
+    return ttl
 
 
 def _part(b: Any, where: str) -> Part:
     kind = b.get("type") if isinstance(b, Mapping) else None
+    cache = cache_from_wire(b.get("cache_control"), where + ".cache_control") if kind in _CACHEABLE else None
     if kind == "text":
-        return Text(_field(b, "text", where))
+        return Text(_field(b, "text", where), cache)
     if kind == "image":
-        return _image(b.get("source"), where + ".source")
+        image = _image(b.get("source"), where + ".source")
+        return image if cache is None else dataclasses.replace(image, cache=cache)
     if kind == "tool_use":
         arguments = b.get("input", {})
         if not isinstance(arguments, Mapping):
             raise WireError("Input should be a valid dictionary", where + ".input")
-        return ToolCall(_field(b, "id", where), _field(b, "name", where), json.dumps(arguments, ensure_ascii=False))
+        return ToolCall(_field(b, "id", where), _field(b, "name", where), json.dumps(arguments, ensure_ascii=False),
+                        cache=cache)
     if kind == "tool_result":
         is_error = b.get("is_error", False)
         if not isinstance(is_error, bool):
             raise WireError("Input should be a valid boolean", where + ".is_error")
-        return ToolResult(_field(b, "tool_use_id", where), _result_text(b.get("content"), where + ".content"),
-                          is_error)
+        content = b.get("content")
+        return ToolResult(_field(b, "tool_use_id", where), _result_text(content, where + ".content"), is_error,
+                          cache=cache or _inner_cache(content, where + ".content"))
     if kind == "thinking":
         return Reasoning(_field(b, "thinking", where), _field(b, "signature", where), provider="anthropic")
     if kind == "redacted_thinking":
@@ -304,75 +377,16 @@ def _not_text(where: str) -> str:
     raise WireError("only text is supported in a tool result", where)
 
 
-# -- the answer ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class OutputPlan:
-    """How the answer is made JSON: `native` (`output_config.format`) or `tool` (a forced tool named
-    `tool`; `wrapped` when its input holds the answer under `WRAP_KEY`).  See `anthropic_request`."""
-
-    mode: str
-    tool: str | None = None
-    wrapped: bool = False
-    schema: Mapping[str, Any] | None = None
-    """The schema sent (native), or the output tool's `input_schema`."""
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    text: str
-    tool_calls: tuple[ToolCall, ...]
-    reasoning: tuple[Reasoning, ...]
-    answered_by_tool: bool
-    """The forced output tool was called: `text` is its input."""
-
-
-def answer_from_wire(content: Sequence[Any], plan: OutputPlan | None = None) -> Answer:
-    """The answer in a reply's `content` blocks (ValueError naming a block that is not their shape).
-    With a `tool` plan, the output tool's input is the answer's text and any other text is dropped
-    (the answer must parse as JSON)."""
-    texts: list[str] = []
-    calls: list[ToolCall] = []
-    thoughts: list[Reasoning] = []
-    answer: str | None = None
-    for block in content:
-        kind = block.get("type") if isinstance(block, Mapping) else None
-        if kind == "text":
-            texts.append(_answer_field(block, "text"))
-        elif kind == "tool_use":
-            arguments = block.get("input")
-            if not isinstance(arguments, Mapping):
-                raise ValueError(f"tool_use input: {block!r}")
-            name = _answer_field(block, "name")
-            if plan is not None and plan.mode == "tool" and name == plan.tool:
-                answer = output_text(arguments, plan)
-            else:
-                calls.append(ToolCall(_answer_field(block, "id"), name, json.dumps(arguments, ensure_ascii=False)))
-        elif kind == "thinking":
-            thoughts.append(Reasoning(_answer_field(block, "thinking"), block.get("signature") or None,
-                                      provider="anthropic"))
-        elif kind == "redacted_thinking":
-            thoughts.append(Reasoning("", redacted=_answer_field(block, "data"), provider="anthropic"))
-        elif kind is None:
-            raise ValueError(f"content block: {block!r}")
-    return Answer("".join(texts) if answer is None else answer, tuple(calls), tuple(thoughts), answer is not None)
-
-
-def output_text(arguments: Mapping[str, Any], plan: OutputPlan) -> str:
-    value = arguments.get(WRAP_KEY) if plan.wrapped else arguments
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _answer_field(block: Mapping[str, Any], key: str) -> str:
-    value = block.get(key)
-    if not isinstance(value, str):
-        raise ValueError(f"{block.get('type')} block: {block!r}")
-    return value
+def _inner_cache(content: Any, where: str) -> str | None:
+    """The breakpoint of the last block of a tool result's content that sets one."""
+    ttl = None
+    for k, b in enumerate(content if isinstance(content, list) else ()):
+        ttl = cache_from_wire(b.get("cache_control"), f"{where}.{k}.cache_control") or ttl
+    return ttl
 
 
 __all__ = [
-    "IMAGE_TYPES", "TOOL_ID", "TOOL_NAME", "WRAP_KEY", "Answer", "OutputPlan", "Unsendable", "WireError",
-    "answer_from_wire", "arguments_object", "called_tools", "image_block", "messages_from_wire", "messages_to_wire",
-    "output_text", "sniff_image", "wire_id",
+    "IMAGE_TYPES", "TOOL_ID", "TOOL_NAME", "Unsendable", "WireError", "arguments_object", "cache_control",
+    "cache_from_wire", "called_tools", "image_block", "messages_from_wire", "messages_to_wire", "sniff_image",
+    "system_from_wire", "wire_id",
 ]

@@ -25,6 +25,14 @@ come as a `data:` payload with a top-level `error`, or as bare JSON lines outsid
 collects any non-`data:` line until its braces balance); the shared SSE decoder drops such lines, so
 google_stream.StreamDecoder reads the stream.
 
+Token counts: `models/{model}:countTokens` with the request as a `generateContentRequest` (`model`,
+`contents`, `systemInstruction`, `tools`: what makes its input), read from `totalTokens`.
+
+Prompt-cache breakpoints (`cache` on parts and tools, `system_cache`) are not sent: Gemini caches long
+prompts by itself (implicit caching, reported as `cachedContentTokenCount`), and its explicit caches
+(`cachedContents`) are resources made ahead, not marks in a request.  They are a hint about cost, so a
+request that has them is served as it is.
+
 Embeddings: `models/{model}:batchEmbedContents` (google_embed.py: batches of at most 100, and the input
 tokens an estimate, since Gemini reports none); errors mapped as a chat's.
 
@@ -75,6 +83,8 @@ from .google_stream import StreamDecoder
 from .google_wire import Parts, WireError, read_parts, request_body
 
 API_VERSION = "v1beta"
+_COUNTED = ("contents", "systemInstruction", "tools")
+"""The fields of a generateContent body that make its input (the generation settings count nothing)."""
 __all__ = ["GoogleProvider", "StreamDecoder", "error_kind", "finish_reason", "model_id"]
 
 _FILTERED = ("SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY")
@@ -160,6 +170,19 @@ class GoogleProvider(HTTPProvider):
             raise self.error(ErrorKind.SERVER_ERROR, "stream ended before a chunk with a finishReason",
                              model)
         yield Finished(finish_reason(native, calls > 0), "native" if request.output is not None else None)
+
+    async def count_tokens(self, request: ChatRequest) -> int | None:
+        """The input tokens of the request `complete` would send (see the module docstring)."""
+        model = model_id(request.model)
+        body = self._body(request, model)
+        counted = {"model": f"models/{model}", **{k: body[k] for k in _COUNTED if k in body}}
+        data = await self.post_json(self._path(model, "countTokens"), {"generateContentRequest": counted}, model)
+        total = data.get("totalTokens", 0)  # a zero field is omitted
+        if isinstance(total, str) and total.isdigit():
+            total = int(total)
+        if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+            raise self.malformed("token count", data, model)
+        return total
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         model = model_id(request.model)

@@ -42,6 +42,9 @@ Wire notes that shape this module:
   was (un)loaded and nothing was generated, so they map to `error` rather than pass an empty
   answer off as complete.  Absent (older servers) or unknown values map to `stop`: `done:
   true` already says the generation ended normally.
+- Prompt-cache breakpoints (`cache` on parts and tools, `system_cache`) are not sent: Ollama keeps the
+  loaded model's KV cache of the last prompt by itself, and bills nothing.  A request that has them is
+  served as it is.
 """
 
 from __future__ import annotations

@@ -35,6 +35,10 @@ whatever a subclass's hooks find.
 Embeddings: `POST {base}/embeddings` (``embeddings_path``) with every input in one list, floats, and
 `dimensions` / `user` when asked (`providers.embeddings`); the input tokens are `usage.prompt_tokens`.
 Its errors are mapped as a chat's.
+
+Prompt-cache breakpoints (`cache` on parts and tools, `system_cache`) are not sent: OpenAI caches every
+long prompt's prefix by itself (reported as `prompt_tokens_details.cached_tokens`) and takes no marks.
+They are a hint about cost, never about the answer, so a request that has them is served as it is.
 """
 
 from __future__ import annotations

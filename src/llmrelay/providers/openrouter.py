@@ -19,6 +19,9 @@ What differs from `OpenAIProvider`, and nothing else:
 - `usage.cost` is kept as the exact decimal text OpenRouter sent: JSON numbers with a fraction
   are decoded as strings, never as floats.
 - Embeddings: OpenAI's `POST /embeddings`, inherited whole (its vectors read as floats).
+- Prompt-cache breakpoints are not sent, as on OpenAI (OpenRouter itself takes Anthropic-style
+  `cache_control` on content parts for the upstreams that cache explicitly; llmrelay does not relay it
+  there yet).  Its cache reads and writes come back in the usage all the same.
 """
 
 from __future__ import annotations

@@ -150,7 +150,8 @@ class Relay:
     def request(self, target: Target, turns: Sequence[Message], options: RequestOptions) -> ChatRequest:
         """The provider request a resolved target and the caller's turns make: the agent's system prompt
         before the caller's, the agent's tools with the caller's (a caller's tool replaces the agent's of
-        the same name), the caller's output format else the agent's."""
+        the same name), the caller's output format else the agent's.  A breakpoint the caller set on
+        their system prompt marks the end of the whole system prompt (theirs comes last)."""
         if not turns:
             raise InvalidRequest("a request needs at least one user or assistant turn", "messages")
         refuse_embedding_target(self, target, options.target_field)
@@ -168,6 +169,7 @@ class Relay:
         needs, images, chars = needs_of(turns, tools, choice, options.parallel_tool_calls, output, options.sampling)
         return ChatRequest(
             model=target.links[0].model, messages=tuple(turns), system=system or None,
+            system_cache=options.system_cache if system else None,
             max_tokens=options.max_tokens or saved_max or self.settings.default_max_tokens,
             temperature=options.temperature if options.temperature is not None else (
                 config.temperature if config else None),

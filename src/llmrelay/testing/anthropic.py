@@ -13,7 +13,9 @@ answer (``stop_reason: "stop_sequence"`` with ``stop_sequence`` set).
 Usage is native: ``input_tokens`` EXCLUDES cached tokens (``input_tokens = input - cached_input
 - cache_write`` of the scripted unified usage, floored at 0), ``cache_read_input_tokens`` is
 ``cached_input``, ``cache_creation_input_tokens`` is ``cache_write``, and
-``output_tokens_details.thinking_tokens`` appears when ``reasoning`` is non-zero.
+``output_tokens_details.thinking_tokens`` appears when ``reasoning`` is non-zero.  Prompt caching
+(``cache_control``) is checked and simulated as `anthropic_cache` says: a request with breakpoints
+writes, and a later one with the same prefix reads, unless a fault scripts the cache figures.
 
 ``count_tokens`` takes the fields of ``_COUNTED`` (others: "Extra inputs are not permitted"), checks them
 as ``/v1/messages`` does and answers ``{"input_tokens": N}`` as a Messages answer counts its input
@@ -74,56 +76,14 @@ from typing import Any, ClassVar
 from aiohttp import web
 
 from . import anthropic_checks as checks
+from .anthropic_cache import PromptCache, read_plan
+from .anthropic_errors import error_payload
 from .faults import Fault
 from .server import FakeProvider, Prompt, Reply, count_tokens, input_tokens
 from .tools import ToolState
 
-_STATUS_TYPES: dict[int, str] = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    409: "conflict_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
-_TYPE_MESSAGES: dict[str, str] = {
-    "invalid_request_error": "Invalid request.",
-    "authentication_error": "invalid x-api-key",
-    "billing_error": "Your account has a billing issue. Please visit Plans & Billing to resolve it.",
-    "permission_error": "Your API key does not have permission to use the specified resource.",
-    "not_found_error": "model: {model}",
-    "conflict_error": "Conflict.",
-    "request_too_large": "Request exceeds the maximum allowed number of bytes.",
-    "rate_limit_error": ("Number of request tokens has exceeded your per-minute rate limit "
-                         "(https://docs.anthropic.com/en/api/rate-limits); see the response headers for "
-                         "current usage. Please reduce the prompt length or the maximum tokens requested, "
-                         "or try again later."),
-    "api_error": "Internal server error",
-    "timeout_error": "Request timeout",
-    "overloaded_error": "Overloaded",
-}
-_CODE_HINTS: dict[str, tuple[str, str]] = {
-    "context_length": ("invalid_request_error", "prompt is too long: 208656 tokens > 200000 maximum"),
-    "context_length_exceeded": ("invalid_request_error",
-                                "prompt is too long: 208656 tokens > 200000 maximum"),
-    "context_limit": ("invalid_request_error",
-                      "input length and `max_tokens` exceed context limit: 178959 + 64000 > 200000, "
-                      "decrease input length or `max_tokens` and try again"),
-    "spend_limit": ("invalid_request_error",
-                    "You have reached your specified API usage limits. You will regain access on "
-                    "2026-12-01 at 00:00 UTC."),
-    "credit_balance": ("invalid_request_error",
-                       "Your credit balance is too low to access the Anthropic API. Please go to "
-                       "Plans & Billing to upgrade or purchase credits."),
-    "spend_cap": ("rate_limit_error",
-                  "Your organization has reached the monthly spend limit of its usage tier."),
-}
-_COUNTED = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking", "output_config"})
+_COUNTED = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking", "output_config",
+                      "cache_control"})
 _FINISH = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 # id -> (display_name, created_at, deprecated_at); ids as the anthropic 2.14 SDK knows them,
 # dates illustrative.  Sonnet 4.5 is listed as the SDK lists it: deprecated.
@@ -141,6 +101,14 @@ class FakeAnthropic(FakeProvider):
     default_key: ClassVar[str | None] = "sk-ant-api03-fake-anthropic-key"
     stream_content_type: ClassVar[str] = "text/event-stream; charset=utf-8"
     malformed_frame: ClassVar[bytes] = b"event: content_block_delta\ndata: {not json at all\n\n"
+
+    def __init__(self, api_key: str | None = None, models: set[str] | None = None) -> None:
+        super().__init__(api_key, models)
+        self.cache = PromptCache()
+
+    def reset(self) -> None:
+        super().reset()
+        self.cache.clear()
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/v1/messages", self.messages), web.post("/v1/messages/count_tokens", self.count),
@@ -178,11 +146,13 @@ class FakeAnthropic(FakeProvider):
             thinking = checks.read_thinking(body, state)
             checks.read_output(body, state)
             turns = checks.read_turns(body["messages"], state, thinking)
+            cache = read_plan(body)
         except checks.Refused as exc:
             return str(exc)
         return Prompt(model=model, system=system or None, messages=turns, max_tokens=max_tokens,
                       stream=body.get("stream") is True, tools=state,
-                      options={"stop_sequences": list(body.get("stop_sequences") or []), "thinking": thinking})
+                      options={"stop_sequences": list(body.get("stop_sequences") or []), "thinking": thinking,
+                               "cache": cache})
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
         body = await self.read_json(request)
@@ -216,6 +186,10 @@ class FakeAnthropic(FakeProvider):
         """The framework's reply, cut at the first stop sequence it contains, as the API does; with
         thinking on, its thinking counted in the output."""
         reply = super().make_reply(prompt, fault)
+        scripted = fault is not None and fault.usage and {"cached_input", "cache_write"} & fault.usage.keys()
+        if prompt.options.get("cache") is not None and not scripted:
+            reply.cached_input_tokens, reply.cache_write_tokens, prompt.options["cache_1h"] = self.cache.use(
+                prompt.options["cache"], reply.input_tokens)
         if prompt.options.get("thinking"):
             last_user = next((t for r, t in reversed(prompt.messages) if r == "user" and t), "")
             thought = f"The user wrote: {' '.join(last_user.split()[:20])}. I will answer plainly."
@@ -288,16 +262,7 @@ class FakeAnthropic(FakeProvider):
 
     def error_payload(self, status: int | None, code: str | None, message: str | None,
                       model: str) -> dict[str, Any]:
-        if code in _CODE_HINTS:
-            etype, text = _CODE_HINTS[code]  # type: ignore[index]
-        elif code in _TYPE_MESSAGES:
-            etype, text = code, _TYPE_MESSAGES[code]  # type: ignore[index]
-        else:
-            etype = _STATUS_TYPES.get(status or 529) or (
-                "invalid_request_error" if status and status < 500 else "api_error")
-            text = _TYPE_MESSAGES[etype]
-        return {"type": "error", "error": {"type": etype, "message": message or text.format(model=model)},
-                "request_id": "req_011Cfake" + self.next_id()}
+        return error_payload(status, code, message, model, "req_011Cfake" + self.next_id())
 
     def error_response(self, status: int, code: str | None, message: str | None, fault: Fault | None,
                        model: str) -> web.Response:
@@ -318,13 +283,13 @@ class FakeAnthropic(FakeProvider):
 
     # -- success --------------------------------------------------------------------------------
 
-    def usage(self, reply: Reply, output_tokens: int | None = None) -> dict[str, Any]:
-        cached, written = reply.cached_input_tokens, reply.cache_write_tokens
+    def usage(self, prompt: Prompt, reply: Reply, output_tokens: int | None = None) -> dict[str, Any]:
+        cached, written, hour = reply.cached_input_tokens, reply.cache_write_tokens, prompt.options.get("cache_1h", 0)
         usage: dict[str, Any] = {
             "input_tokens": max(0, reply.input_tokens - cached - written),
             "cache_creation_input_tokens": written,
             "cache_read_input_tokens": cached,
-            "cache_creation": {"ephemeral_5m_input_tokens": written, "ephemeral_1h_input_tokens": 0},
+            "cache_creation": {"ephemeral_5m_input_tokens": written - hour, "ephemeral_1h_input_tokens": hour},
             "output_tokens": reply.output_tokens if output_tokens is None else output_tokens,
         }
         if reply.reasoning_tokens and output_tokens is None:
@@ -350,10 +315,10 @@ class FakeAnthropic(FakeProvider):
         if reply.chunks:
             content.append({"type": "text", "text": reply.text})
         content += [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in reply.tool_calls]
-        return self.message(prompt, reply, content, self.stop(prompt, reply), self.usage(reply))
+        return self.message(prompt, reply, content, self.stop(prompt, reply), self.usage(prompt, reply))
 
     def stream_head(self, prompt: Prompt, reply: Reply) -> list[bytes]:
-        start = self.message(prompt, reply, [], (None, None), self.usage(reply, output_tokens=1))
+        start = self.message(prompt, reply, [], (None, None), self.usage(prompt, reply, output_tokens=1))
         frames = [self.sse({"type": "message_start", "message": start}, "message_start"),
                   self.sse({"type": "ping"}, "ping")]
         if "thought" in prompt.options:
@@ -388,7 +353,7 @@ class FakeAnthropic(FakeProvider):
 
     def stream_tail(self, prompt: Prompt, reply: Reply) -> list[bytes]:
         reason, sequence = self.stop(prompt, reply)
-        usage = self.usage(reply)
+        usage = self.usage(prompt, reply)
         usage.pop("cache_creation")  # message_delta usage has no per-TTL breakdown
         return [self.sse({"type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": sequence},
                           "usage": usage}, "message_delta"),

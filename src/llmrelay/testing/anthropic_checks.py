@@ -21,6 +21,8 @@ ending in whitespace, temperature outside 0–1, bad `stop_sequences`):
 - structured output (`output_config.format`): on a model before the 4.5 generation (illustrative),
   an object without `additionalProperties: false`, a keyword the subset lacks (illustrative);
 - the 4.5 generation and later: temperature and top_p together.
+
+`cache_control` (prompt caching) is `anthropic_cache`'s to check.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ Routes, under ``/v1beta`` and under ``/v1`` (python-genai 3.x calls ``/v1`` unle
     POST /v1beta/models/{model}:streamGenerateContent?alt=sse   SSE, events end in CRLF CRLF
     POST /v1beta/models/{model}:streamGenerateContent           a JSON array, streamed
     POST /v1beta/models/{model}:batchEmbedContents               embeddings (google_embed.py)
+    POST /v1beta/models/{model}:countTokens                      input tokens (google_count.py)
     GET  /v1beta/models, GET /v1beta/models/{model}
 
 Reproduces: the key in ``x-goog-api-key`` or ``?key=``; a request without a key answered 403
@@ -62,6 +63,7 @@ from typing import Any, ClassVar
 from aiohttp import web
 
 from .faults import Fault
+from .google_count import count_input
 from .google_embed import batch_embed
 from .google_errors import BAD_GATEWAY, HINTS, RPC_CODES, RPC_TYPE, UNREGISTERED, error_payload
 from .google_request import InvalidRequest, read_request
@@ -149,13 +151,15 @@ class FakeGoogle(FakeProvider):
         sse = request.query.get("alt") == "sse"
         token = _CALL.set(_Call(version=request.path.split("/")[1], array=stream and not sse))
         try:
-            if not model or method not in (*_METHODS, "batchEmbedContents"):
+            if not model or method not in (*_METHODS, "batchEmbedContents", "countTokens"):
                 return self.error_response(404, None, None, None, model or request.match_info["target"])
             denied = self.auth_failure(request, model)
             if denied is not None:
                 return denied
             if method == "batchEmbedContents":
                 return await batch_embed(self, request, model, body)
+            if method == "countTokens":
+                return await count_input(self, model, body)
             try:
                 prompt = read_request(body, model, stream)
             except InvalidRequest as exc:

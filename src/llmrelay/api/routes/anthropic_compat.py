@@ -22,7 +22,7 @@ Anthropic's `error` event.  A client that goes away closes the upstream call.
 
 `POST /v1/messages/count_tokens` (the body of /v1/messages without `max_tokens` and the generation
 settings, as Anthropic's count endpoint takes it) answers `{"input_tokens": N}`, counted by the provider
-of the link that would serve where it can count (Anthropic), else estimated (`api.token_count` states
+of the link that would serve where it can count (Anthropic, Gemini), else estimated (`api.token_count` states
 the formula): `x-llmrelay-token-count: provider|estimate` says which, and `x-llmrelay-provider` names the
 provider of that link (absent when no link of the chain could take the request).
 
