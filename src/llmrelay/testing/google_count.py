@@ -12,15 +12,22 @@ no fault (faults are for chat requests); a model the fake does not list is a 404
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from .google_request import InvalidRequest, get, read_request
 from .server import input_tokens
 
-if TYPE_CHECKING:
-    from .google import FakeGoogle
+
+class GoogleHost(Protocol):
+    """What counting needs of the fake Gemini (`testing.google.FakeGoogle`): a protocol, so that this module
+    does not import the fake that serves it."""
+
+    models: set[str] | None
+
+    def error_response(self, status: int, code: str | None, message: str | None, fault: Any, model: str,
+                       **extra: Any) -> web.Response: ...
 
 _WHERE = "* CountTokensRequest"
 
@@ -46,7 +53,7 @@ def _prompt_body(body: Any, model: str) -> dict[str, Any]:
     return inner
 
 
-async def count_input(fake: FakeGoogle, model: str, body: Any) -> web.Response:
+async def count_input(fake: GoogleHost, model: str, body: Any) -> web.Response:
     try:
         prompt = read_request(_prompt_body(body, model), model, stream=False)
     except InvalidRequest as exc:
