@@ -6,6 +6,7 @@
     │   ├── UnknownAgent
     │   └── UnknownModel       a model name nobody serves
     ├── RateLimited            the caller is over a rate limit (`retry_after` seconds)
+    ├── BudgetExceeded         a USD budget leaves no link of the chain able to serve
     ├── ProviderError          one call to one provider/model failed; carries a `kind`
     └── AllLinksFailed         every link of a fallback chain failed or was skipped (in `types`,
                                beside the attempts it carries)
@@ -110,6 +111,23 @@ class RateLimited(LLMRelayError):
         super().__init__(f"rate limit reached ({limit}); retry in {retry_after} s")
         self.limit = limit
         self.retry_after = retry_after
+
+
+class BudgetExceeded(LLMRelayError):
+    """A budget's hard limit leaves no link of the chain able to serve (no free link, and every priced one
+    would cross it).  `budget` names it (`user:alice`, `agent:coder`, `user:alice/agent:coder`); `spent_usd`
+    is what its period has used and reserved, `limit_usd` its hard limit, `resets_at` when the period ends
+    (an aware UTC datetime)."""
+
+    def __init__(self, budget: str, spent_usd, limit_usd, resets_at, why: str = "") -> None:  # type: ignore[no-untyped-def]
+        super().__init__(f"budget {budget} leaves no link of the chain to serve"
+                         f"{': ' + why if why else ''} ({spent_usd} of {limit_usd} USD spent or reserved this "
+                         f"period; it resets at {resets_at.isoformat()})")
+        self.why = why
+        self.budget = budget
+        self.spent_usd = spent_usd
+        self.limit_usd = limit_usd
+        self.resets_at = resets_at
 
 
 class ProviderError(LLMRelayError):

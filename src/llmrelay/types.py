@@ -50,6 +50,7 @@ from .content import (
     part_to_json,
 )
 from .errors import (
+    BudgetExceeded,
     ConfigError,
     ErrorKind,
     InvalidRequest,
@@ -220,6 +221,10 @@ class RequestContext:
     user_id: str | None
     kind: str = "chat"
     """What the request asked for: `chat` (a conversation's next turn) or `embedding`."""
+    budget_downgraded: bool = False
+    """A budget kept some link of the chain from serving (the ledger rows say so)."""
+    leases: tuple[str, ...] = ()
+    """The budget leases the request's cost is reserved on: the ledger settles them as it writes its rows."""
 
 
 class AllLinksFailed(LLMRelayError):
@@ -269,6 +274,8 @@ class Outcome:
     generation_time_ms: int = 0
     turns: tuple[Message, ...] = ()
     """The conversation the request sent (the system prompt apart)."""
+    budget_downgraded: bool = False
+    """A budget kept some link of the chain from serving: the answer came from a cheaper (or free) one."""
 
     @property
     def history(self) -> list[Message]:
@@ -352,6 +359,7 @@ __all__ = [
     "Attempt",
     "AttemptEvent",
     "AttemptStatus",
+    "BudgetExceeded",
     "ChainConfig",
     "ChatRequest",
     "ChatResponse",

@@ -226,11 +226,11 @@ async def test_a_flush_writes_what_was_queued_when_it_began_and_later_arrivals_w
     batches: list[int] = []
     real_execute = Recorder._execute
 
-    async def execute_while_traffic_goes_on(self, rows):
+    async def execute_while_traffic_goes_on(self, rows, settle=None):
         batches.append(len(rows))
         if len(batches) <= 3:
             self.record(*attempt(f"late-{len(batches)}"))
-        await real_execute(self, rows)
+        await real_execute(self, rows, settle)
 
     monkeypatch.setattr(Recorder, "_execute", execute_while_traffic_goes_on)
     ids = [f"req-{i}" for i in range(250)]

@@ -8,7 +8,20 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid, text, true
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    false,
+    text,
+    true,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .types import Money, UTCDateTime, utcnow
@@ -93,6 +106,8 @@ class AIModelUsage(Base):
     """How many images the request sent to this attempt (0 for a skipped link)."""
     kind: Mapped[str] = mapped_column(String(16), default="chat", server_default=text("'chat'"))
     """What the request asked for: `chat` or `embedding`."""
+    budget_downgraded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """A budget kept some link of the request's chain from serving (its skip rows say which and why)."""
 
     # Each composite index also serves lookups on its first column alone: five indexes in all,
     # not nine, because every one of them costs time on the insert path.
@@ -191,3 +206,62 @@ class StoredResponse(Base):
     body: Mapped[dict] = mapped_column(JSON)
     """The response object as it was returned."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Budget(Base):
+    """A USD limit per period on a user, an agent, or one user's use of one agent (`scope`:
+    `user:<id>`, `agent:<id>`, `user:<id>/agent:<id>`).  What a period has spent is read from the ledger."""
+
+    __tablename__ = "budgets"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(200), unique=True)
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    agent_id: Mapped[str | None] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(8), default="month")
+    """`month` (calendar month in UTC from `reset_day`), `week` (from Monday 00:00 UTC) or `day`."""
+    reset_day: Mapped[int] = mapped_column(Integer, default=1)
+    """The day of the month a monthly period starts on (1-31; a shorter month's last day stands in)."""
+    limit_usd: Mapped[Decimal] = mapped_column(Money)
+    """The hard limit."""
+    soft_percent: Mapped[int] = mapped_column(Integer, default=80)
+    """The soft threshold, in percent of the hard limit."""
+    unpriced: Mapped[str] = mapped_column(String(8), default="refuse")
+    """`refuse` (a model without a known price may not serve: its cost is unknown) or `allow`."""
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    """Told (POST, JSON) when a period's spend crosses the soft or the hard threshold."""
+    lease_seq: Mapped[int] = mapped_column(Integer, default=0)
+    """Bumped by every lease taken: the write that serialises admissions across processes."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class BudgetLease(Base):
+    """Money of one budget's period set aside by one process for the requests it admits.  It counts as
+    spent for `amount - used` (what is reserved but not yet in the ledger) until it expires; the ledger
+    writer adds each row's cost to `used` in the transaction that inserts the row."""
+
+    __tablename__ = "budget_leases"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    budget_id: Mapped[str] = mapped_column(ForeignKey("budgets.id", ondelete="CASCADE"))
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    used: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_budget_leases_budget_period", "budget_id", "period_start"),)
+
+
+class BudgetEvent(Base):
+    """A threshold a budget's period crossed, once (its id: budget, period start, level), and whether its
+    webhook took it."""
+
+    __tablename__ = "budget_events"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    budget_id: Mapped[str] = mapped_column(ForeignKey("budgets.id", ondelete="CASCADE"))
+    level: Mapped[str] = mapped_column(String(8))
+    spent_usd: Mapped[Decimal] = mapped_column(Money)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -73,6 +73,12 @@ def total_cost(charges: Iterable[Charge]) -> Decimal | None:
     return quantize(Decimal(pico) * _PICO)
 
 
+def known_cost(charges: Iterable[Charge]) -> Decimal:
+    """What the priced attempts of a request cost together (an unpriced one adds nothing: its cost is not
+    known, and a budget that lets one serve has said it does not count it)."""
+    return quantize(Decimal(sum(c.pico for c in charges if c.pico is not None)) * _PICO)
+
+
 def started(attempt: Attempt) -> datetime:
     """When the attempt began, as the moment its price is looked up at (and its row is stamped with)."""
     return datetime.fromtimestamp(attempt.started_at or time.time(), UTC)

@@ -39,6 +39,7 @@ from pathlib import Path
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..db.budgets import BudgetStore
 from ..db.engine import sessions
 from ..redaction import redact
 from ..types import Attempt, RequestContext
@@ -51,6 +52,7 @@ _HELD: set[Path] = set()
 """Spool files a live recorder of this process is writing (`.part`) or replaying (`.replay-<pid>`)."""
 _SEQ = itertools.count(1)
 REJECTED = "rejected.ndjson"
+_ZERO = Decimal(0)
 
 
 class Recorder:
@@ -160,7 +162,17 @@ class Recorder:
 
     async def _write_batch(self, n: int) -> None:
         build, queue = self._build, self._queue
-        rows = [row for _ in range(min(n, len(queue))) if (row := build(*queue.popleft())) is not None]
+        rows = []
+        settle: dict[str, Decimal] = {}
+        for _ in range(min(n, len(queue))):
+            ctx, attempt, charge = queue.popleft()
+            row = build(ctx, attempt, charge)
+            if row is not None:
+                rows.append(row)
+            if ctx.leases and charge.pico:
+                cost = charge.cost
+                for lease in ctx.leases:
+                    settle[lease] = settle.get(lease, _ZERO) + cost  # type: ignore[operator]
         if not rows:
             return
         for observe in self.cost_observers:
@@ -171,7 +183,7 @@ class Recorder:
             return
         refused = self.rejected
         try:
-            inserted = await self._insert_rows(rows)
+            inserted = await self._insert_rows(rows, settle)
         except asyncio.CancelledError:  # the writer is torn down mid-insert: keep the batch
             self._spool(rows)
             self._close_spool()
@@ -190,10 +202,12 @@ class Recorder:
             self.dropped += 1
             return None
 
-    async def _insert_rows(self, rows: list[tuple]) -> bool:
-        """Insert `rows` (idempotently); False when the database is unavailable."""
+    async def _insert_rows(self, rows: list[tuple], settle: dict[str, Decimal] | None = None) -> bool:
+        """Insert `rows` (idempotently) and add their costs to their budget leases (`settle`, in the same
+        transaction); False when the database is unavailable.  Rows that go to the spool instead do not
+        settle their leases: those hold the money until they expire (never counting it as unspent)."""
         try:
-            await self._execute(rows)
+            await self._execute(rows, settle)
             return True
         except (Exception, TimeoutError) as exc:
             if not _refused_data(exc):
@@ -207,11 +221,19 @@ class Recorder:
                     self._database_down(exc)
                     return False  # the rows inserted so far come back from the spool as no-ops
                 self._reject(self._rows.to_json(row), exc)
+        if settle:
+            try:
+                async with asyncio.timeout(self.db_timeout), self.engine.begin() as conn:
+                    await BudgetStore.settle(conn, settle)
+            except (Exception, TimeoutError) as exc:  # the leases hold the money until they expire
+                log.warning("budget leases not settled: %s", _brief(exc))
         return True
 
-    async def _execute(self, rows: list[tuple]) -> None:
+    async def _execute(self, rows: list[tuple], settle: dict[str, Decimal] | None = None) -> None:
         async with asyncio.timeout(self.db_timeout), self.engine.begin() as conn:
             await conn.exec_driver_sql(self._rows.sql, rows)
+            if settle:
+                await BudgetStore.settle(conn, settle)
 
     def _database_down(self, exc: BaseException) -> None:
         if self._db_down_since is None:

@@ -59,7 +59,7 @@ _BUILT = ("id", "request_id", "attempt", "user_id", "agent_id", "provider", "mod
           "error_message", "prompt_tokens", "completion_tokens", "total_tokens", "cached_prompt_tokens",
           "reasoning_tokens", "cache_write_tokens", "cost_usd", "input_price", "output_price", "cached_input_price",
           "cache_write_price", "unpriced", "provider_cost_usd", "cost_mismatch", "latency_ms", "created_at",
-          "first_on_provider", "first_on_model", "tool_calls", "images", "kind")
+          "first_on_provider", "first_on_model", "tool_calls", "images", "kind", "budget_downgraded")
 if COLUMNS != _BUILT:  # RowCodec.build writes its tuple in this order
     raise RuntimeError(f"ai_model_usage columns changed; update ledger/rows.py: {COLUMNS}")
 _REQUEST, _USER, _AGENT, _PROVIDER, _MODEL = (_WIDTH[c] for c in ("request_id", "user_id", "agent_id", "provider",
@@ -128,6 +128,7 @@ def build_row(ctx: RequestContext, attempt: Attempt, charge: Charge) -> dict[str
         "tool_calls": attempt.tool_calls,
         "images": attempt.images,
         "kind": ctx.kind,
+        "budget_downgraded": ctx.budget_downgraded,
     }
 
 
@@ -197,7 +198,7 @@ class RowCodec:
             self.flag[cost < 0], null, self.flag[0], attempt.latency_ms,
             self._sqlite_time(micro) if self.sqlite else datetime.fromtimestamp(started, UTC),
             self.flag[attempt.first_on_provider], self.flag[attempt.first_on_model], attempt.tool_calls,
-            attempt.images, ctx.kind,
+            attempt.images, ctx.kind, self.flag[ctx.budget_downgraded],
         )
 
     def _sqlite_time(self, micro: int) -> str:
@@ -274,6 +275,7 @@ class RowCodec:
         for count in ("tool_calls", "images"):  # before 0006: text-only calls
             row.setdefault(count, 0)
         row.setdefault("kind", "chat")  # before 0007: every call was a chat
+        row.setdefault("budget_downgraded", False)  # before 0009: no budgets
         row["id"] = uuid.UUID(row["id"])
         row["created_at"] = datetime.fromisoformat(row["created_at"])
         return self.from_dict(row)

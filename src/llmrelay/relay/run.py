@@ -6,7 +6,9 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..ledger.charges import Charge, total_cost
+from ..ledger.charges import Charge, known_cost, total_cost
+from ..ledger.rows import LOCAL_USER
+from ..routing.budgets import Ticket
 from ..types import (
     Attempt,
     ChatRequest,
@@ -27,13 +29,13 @@ class Run:
     """One request on its way through `Relay.run`.  Await it (one non-streaming provider call per
     attempt) or iterate it (streaming: `AttemptEvent`s and `TextDelta`s, then one `Outcome`), once.
 
-    A request that cannot be served as asked (unknown target, bad turns, over a rate limit) raises
+    A request that cannot be served as asked (unknown target, bad turns, over a rate limit or a budget) raises
     from the await, or from the first step of the iteration, before any provider is called; after
     that it always ends in an `Outcome`, whose `error` is set when no link answered.  While it
     streams, `link` and `fallback_used` name the serving link from its first text on (the /v1
     stream's headers go out then)."""
 
-    __slots__ = ("_relay", "_used", "fallback_used", "link", "options", "principal", "request_id", "target",
+    __slots__ = ("_relay", "_ticket", "_used", "fallback_used", "link", "options", "principal", "request_id", "target",
                  "turns")
 
     def __init__(self, relay: Pipeline, principal: Principal | None, target: str, turns: Sequence[Message],
@@ -44,6 +46,7 @@ class Run:
         self.link: Any = None
         self.fallback_used = False
         self._used = False
+        self._ticket: Ticket | None = None
 
     def __await__(self):  # type: ignore[no-untyped-def]
         return self._complete().__await__()
@@ -67,10 +70,27 @@ class Run:
         request = relay.request(target, self.turns, opts)
         if who is not None:
             await relay.guard.admit(who)
+        budgets = relay.budgets
+        if budgets is not None:
+            self._ticket = ticket = await budgets.admit(
+                user_id if user_id is not None else LOCAL_USER, target.agent_id, target.links,
+                input_chars=request.input_chars, images=request.images, tools=len(request.tools),
+                max_tokens=request.max_tokens)
+            if ticket is not None:
+                return target, request, RequestContext(self.request_id, target.agent_id, user_id,
+                                                       budget_downgraded=ticket.downgraded, leases=ticket.leases)
         return target, request, RequestContext(self.request_id, target.agent_id, user_id)
+
+    def _settle(self, charges: list[Charge]) -> None:
+        """The request's budget reservation becomes what its attempts cost (their priced part)."""
+        ticket = self._ticket
+        if ticket is not None:
+            self._relay.budgets.settle(ticket, known_cost(charges))  # type: ignore[union-attr]
 
     def _finish(self, outcome: Outcome, request: ChatRequest, ctx: RequestContext, charges: list[Charge],
                 t0: float) -> Outcome:
+        self._settle(charges)
+        outcome.budget_downgraded = ctx.budget_downgraded
         outcome.request_id, outcome.agent_id = ctx.request_id, ctx.agent_id
         outcome.cost_usd = total_cost(charges) if self._relay.ledger is not None else None
         outcome.generation_time_ms = round((time.monotonic() - t0) * 1000)
@@ -86,8 +106,10 @@ class Run:
         charges: list[Charge] = []
         t0 = time.monotonic()
         try:
-            outcome = await relay.executor.complete(target.links, request, relay.observer(ctx, attempts, charges))
+            outcome = await relay.executor.complete(target.links, request, relay.observer(ctx, attempts, charges),
+                                                    skip=self._ticket.skip if self._ticket is not None else None)
         except BaseException:  # cancelled: what the attempts used is still charged
+            self._settle(charges)
             await relay.spend_shielded(self.principal, attempts)
             raise
         await relay.spend(self.principal, attempts)
@@ -102,7 +124,8 @@ class Run:
         serving: list[Any] = []
         t0 = time.monotonic()
         events = relay.executor.stream(target.links, request, relay.observer(ctx, attempts, charges),
-                                       on_commit=serving.append)
+                                       on_commit=serving.append,
+                                       skip=self._ticket.skip if self._ticket is not None else None)
         spent = False
         try:
             async for event in events:
@@ -120,4 +143,5 @@ class Run:
                 await events.aclose()
             finally:
                 if not spent:
+                    self._settle(charges)
                     await relay.spend_shielded(self.principal, attempts)

@@ -14,10 +14,11 @@
 `run(principal, target, turns, options)` resolves the target (`routing.targets`: an agent's chain
 with the caller's saved config, a provider/model, a bare model name, extra fallbacks), assembles the
 request (the agent's system prompt before the caller's, max tokens and temperature from the request,
-else the saved config, else the defaults), admits it (`routing.guards`: rate limits), walks the chain
-(`routing.fallback`), has the ledger record and price every attempt the moment it ends, spends the
-caller's tokens exactly once however the request ends (answered, failed, cancelled, abandoned
-mid-stream), and adds the cost up once.  Every ingress is a codec around it: the agents API, /v1,
+else the saved config, else the defaults), admits it (`routing.guards`: rate limits; `routing.budgets`:
+USD budgets, which may keep links that would cross one from serving), walks the chain (`routing.fallback`),
+has the ledger record and price every attempt the moment it ends, spends the caller's tokens exactly once
+however the request ends (answered, failed, cancelled, abandoned mid-stream), settles its budget
+reservation, and adds the cost up once.  Every ingress is a codec around it: the agents API, /v1,
 `llmrelay chat` and this Python API parse their input, run, and render the `Outcome`.
 """
 
@@ -32,12 +33,15 @@ from typing import Any, Literal
 
 from ..agents import Agent, load_agents
 from ..config import Settings, load_settings
+from ..db.budgets import BudgetStore
 from ..ledger import Ledger
 from ..ledger.charges import Charge
 from ..providers.base import Provider, Timeouts
 from ..providers.registry import build_providers, known_providers
 from ..redaction import without_credentials
+from ..routing.alerts import webhook_alert
 from ..routing.breaker import CircuitBreaker
+from ..routing.budgets import Budgets
 from ..routing.fallback import FallbackExecutor
 from ..routing.fit import Fit
 from ..routing.guards import Guard, RateLimits
@@ -99,6 +103,10 @@ class Relay:
                                          policy=self.policy, fit=Fit(self.providers))
         self.ledger: Ledger | None = Ledger(s) if ledger == "auto" else ledger
         self.guard: Guard = guard or RateLimits(s.rate_rpm, s.rate_tpm, s.redis_url)
+        self.budgets: Budgets | None = None if self.ledger is None else Budgets(
+            BudgetStore(self.ledger.engine), lambda: self.ledger.recorder.prices,  # type: ignore[union-attr]
+            hold_seconds=s.request_deadline + 60, alert=webhook_alert(self.ledger.engine))
+        """USD budgets (`routing.budgets`): which links a request may use, what it reserves; with the ledger."""
         self.observers: list[AttemptObserver] = list(observers)
         """Told of every attempt as it ends (after the ledger has recorded it): metrics, tests."""
         self.targets = Targets(
@@ -129,6 +137,8 @@ class Relay:
     async def aclose(self) -> None:
         """Close provider connections and write out every queued ledger row."""
         await asyncio.gather(*(p.aclose() for p in self.providers.values()), return_exceptions=True)
+        if self.budgets is not None and self._started:
+            await self.budgets.aclose()
         if self.ledger is not None:
             await self.ledger.aclose()
         self._started = self.ledger is None

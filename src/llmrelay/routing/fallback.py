@@ -142,11 +142,12 @@ class FallbackExecutor:
         self._rng = rng
 
     async def complete(self, links: Sequence[Link], request: ChatRequest,
-                       observer: Observer | None = None) -> Outcome:
-        """Run the chain without streaming (`Outcome.error` says when nothing answered)."""
+                       observer: Observer | None = None, *, skip: Mapping[int, str] | None = None) -> Outcome:
+        """Run the chain without streaming (`Outcome.error` says when nothing answered).  `skip`: links not
+        to try (by index), with the reason each skip is recorded with (a budget's)."""
         outcome = None
         request = request if not request.stream else dataclasses.replace(request, stream=False)
-        async with aclosing(self._execute(links, request, observer)) as events:
+        async with aclosing(self._execute(links, request, observer, skip=skip)) as events:
             async for event in events:
                 if isinstance(event, Outcome):
                     outcome = event
@@ -154,18 +155,18 @@ class FallbackExecutor:
         return outcome
 
     def stream(self, links: Sequence[Link], request: ChatRequest, observer: Observer | None = None, *,
-               on_commit: OnCommit | None = None) -> AsyncIterator[ExecEvent]:
+               on_commit: OnCommit | None = None, skip: Mapping[int, str] | None = None) -> AsyncIterator[ExecEvent]:
         """Run the chain streaming: `TextDelta`s and `AttemptEvent`s, then one `Outcome`.
-        `on_commit` learns which link serves, just before its first text is yielded."""
-        return self._execute(links, dataclasses.replace(request, stream=True), observer, on_commit)
+        `on_commit` learns which link serves, just before its first text is yielded; `skip` as for `complete`."""
+        return self._execute(links, dataclasses.replace(request, stream=True), observer, on_commit, skip=skip)
 
     async def walk(self, links: Sequence[Link], request: Any, call: Call, *, fit: Fit | None = None,
-                   observer: Observer | None = None) -> Walked:
+                   observer: Observer | None = None, skip: Mapping[int, str] | None = None) -> Walked:
         """Run the chain with a call other than a chat (embeddings): the same walk, skips (by `fit`, in place
         of the executor's own), retries and backoff, breaker and deadline, one `Attempt` per try, with
         `call(provider, request)` made of each link in turn and bounded as a non-streaming chat call is."""
         walked = None
-        async with aclosing(self._execute(links, request, observer, call=call, fit=fit)) as events:
+        async with aclosing(self._execute(links, request, observer, call=call, fit=fit, skip=skip)) as events:
             async for event in events:
                 if type(event) is Walked:
                     walked = event
@@ -188,7 +189,8 @@ class FallbackExecutor:
 
     async def _execute(self, links: Sequence[Link], request: Any, observer: Observer | None,
                        on_commit: OnCommit | None = None, call: Call | None = None,
-                       fit: Fit | None = None) -> AsyncIterator[ExecEvent | Walked]:
+                       fit: Fit | None = None, skip: Mapping[int, str] | None = None,
+                       ) -> AsyncIterator[ExecEvent | Walked]:
         """The walk.  `request` is a `ChatRequest`, or with `call` whatever `call` takes."""
         loop = asyncio.get_running_loop()
         run = _Run(loop.time() + self.policy.deadline, observer, on_commit)
@@ -204,7 +206,8 @@ class FallbackExecutor:
                 yield AttemptEvent(run.record(link, index, "skipped", message=(
                     f"not tried: the request deadline of {self.policy.deadline:g} s was reached")))
                 continue
-            reason = self._gate(link, request, run, fit)
+            reason = skip.get(index) if skip else None
+            reason = reason or self._gate(link, request, run, fit)
             if reason is not None:
                 yield AttemptEvent(run.record(link, index, "skipped", message=reason))
                 continue
