@@ -317,7 +317,8 @@ class Outcome:
         u = self.usage
         d: dict[str, Any] = {
             "response": self.text, "model": self.model, "provider": self.provider, "usedProvider": self.provider,
-            "fallbackUsed": self.fallback_used, "attemptedProviders": [a.to_dict() for a in self.attempts],
+            "fallbackUsed": self.fallback_used, "budgetDowngraded": self.budget_downgraded,
+            "attemptedProviders": [a.to_dict() for a in self.attempts],
             "tokensUsed": {"prompt": u.input_tokens, "completion": u.output_tokens, "total": u.total_tokens},
             "costUsd": money(self.cost_usd), "finishReason": self.finish_reason,
             "generationTime": self.generation_time_ms, "requestId": self.request_id, "agentId": self.agent_id,

@@ -47,6 +47,8 @@ class AgentAnswer(BaseModel):
     provider: str | None
     usedProvider: str | None
     fallbackUsed: bool
+    budgetDowngraded: bool = Field(False, description=(
+        "A budget kept a dearer link of the chain from serving: the answer came from a cheaper or free one"))
     attemptedProviders: list[Attempted]
     tokensUsed: TokensUsed
     costUsd: str | None = Field(description="Exact decimal USD; null when a model used has no known price")

@@ -28,17 +28,27 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
-from ..types import AllLinksFailed, InvalidRequest, LLMRelayError, RateLimited, UnknownAgent, UnknownModel
+from ..types import (
+    AllLinksFailed,
+    BudgetExceeded,
+    InvalidRequest,
+    LLMRelayError,
+    RateLimited,
+    UnknownAgent,
+    UnknownModel,
+)
 
 log = logging.getLogger("llmrelay.api")
 PROBLEM = "application/problem+json"
 TYPE_BASE = "https://llmrelay.dev/problems/"
 
-_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+_TITLES = {400: "Bad request", 401: "Unauthorized", 402: "Budget exceeded", 403: "Forbidden", 404: "Not found",
+           405: "Method not allowed",
            413: "Request too large", 415: "Unsupported media type", 422: "Invalid request", 429: "Too many requests",
            500: "Internal error", 502: "No provider answered", 503: "Unavailable"}
 # OpenAI error `type`s by status, as the SDKs expect them
-_OPENAI_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error",
+_OPENAI_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 402: "insufficient_quota",
+                 403: "permission_error",
                  404: "invalid_request_error", 405: "invalid_request_error", 413: "invalid_request_error",
                  422: "invalid_request_error", 429: "rate_limit_error", 502: "api_error", 503: "api_error"}
 _OPENAI_CODES = {"unknown-agent": "model_not_found", "invalid-request": "invalid_value",
@@ -201,6 +211,10 @@ def as_problem(exc: Exception) -> Problem:
         return Problem(404, str(exc), field=exc.field, code="unknown-agent")
     if isinstance(exc, UnknownModel):
         return Problem(404, str(exc), field=exc.field, code="model-not-found")
+    if isinstance(exc, BudgetExceeded):
+        return Problem(402, str(exc), code="budget-exceeded", extra={
+            "budget": exc.budget, "spentUsd": str(exc.spent_usd), "limitUsd": str(exc.limit_usd),
+            "resetsAt": exc.resets_at.isoformat()})
     if isinstance(exc, RateLimited):
         return Problem(429, str(exc), code="rate-limit-exceeded", headers={"retry-after": str(exc.retry_after)})
     if isinstance(exc, InvalidRequest):

@@ -176,6 +176,7 @@ async def request_summaries(s: AsyncSession, user_id: str, request_ids: list[str
             "costUsd": None if any(c is None for c in costs) else money(sum(costs, Decimal(0))),
             "generationTime": sum(a.latency_ms for a in attempts),
             "fallbackUsed": any(a.status == "fallback" for a in attempts),
+            "budgetDowngraded": any(a.budget_downgraded for a in attempts),
             "attemptedProviders": [{"provider": a.provider, "model": a.model,
                                     "status": "success" if a.status == "fallback" else a.status,
                                     "errorKind": a.error_kind, "error": a.error_message, "latencyMs": a.latency_ms}

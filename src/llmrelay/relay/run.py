@@ -48,6 +48,11 @@ class Run:
         self._used = False
         self._ticket: Ticket | None = None
 
+    @property
+    def budget_downgraded(self) -> bool:
+        """A budget keeps some link of the chain from serving (known once the request is admitted)."""
+        return self._ticket is not None and self._ticket.downgraded
+
     def __await__(self):  # type: ignore[no-untyped-def]
         return self._complete().__await__()
 

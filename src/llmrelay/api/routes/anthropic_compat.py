@@ -156,6 +156,8 @@ async def create_message(request: Request) -> Response:
                "x-llmrelay-fallback": _bool(outcome.fallback_used)}
     if outcome.cost_usd is not None:
         headers["x-llmrelay-cost-usd"] = money(outcome.cost_usd)  # type: ignore[assignment]
+    if outcome.budget_downgraded:
+        headers["x-llmrelay-budget-downgraded"] = "true"
     if resp.output_mode is not None:
         headers["x-llmrelay-structured-output"] = resp.output_mode
     return Response(message("msg_" + run.request_id, resp), headers=headers, media_type=JSON)
@@ -179,7 +181,8 @@ async def _stream(run: Run, rid: str) -> Response:
     return StreamingResponse(_events(events, first, frames, rid), media_type="text/event-stream",
                              headers={"cache-control": "no-cache", "x-accel-buffering": "no", "request-id": rid,
                                       "x-llmrelay-provider": run.link.provider,
-                                      "x-llmrelay-fallback": _bool(run.fallback_used)})
+                                      "x-llmrelay-fallback": _bool(run.fallback_used),
+                                      "x-llmrelay-budget-downgraded": _bool(run.budget_downgraded)})
 
 
 async def _events(events: AsyncIterator[Any], first: Any, frames: Frames, rid: str) -> AsyncIterator[bytes]:

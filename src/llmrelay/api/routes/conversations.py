@@ -43,6 +43,7 @@ class AnswerUsage(BaseModel):
     costUsd: str | None = Field(description="Exact decimal string; null when a model used has no known price")
     generationTime: int = Field(description="Milliseconds: the attempts' latencies added up (backoff excluded)")
     fallbackUsed: bool
+    budgetDowngraded: bool = False
     attemptedProviders: list[Attempted]
 
 

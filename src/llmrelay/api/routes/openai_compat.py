@@ -195,6 +195,8 @@ async def chat_completions(request: Request) -> Response:
     headers = {"x-llmrelay-provider": resp.provider, "x-llmrelay-fallback": _bool(outcome.fallback_used)}
     if outcome.cost_usd is not None:
         headers["x-llmrelay-cost-usd"] = money(outcome.cost_usd)  # type: ignore[assignment]
+    if outcome.budget_downgraded:
+        headers["x-llmrelay-budget-downgraded"] = "true"
     if resp.output_mode is not None:
         headers["x-llmrelay-structured-output"] = resp.output_mode
     return Response(completion("chatcmpl-" + run.request_id, int(time.time()), resp), headers=headers,
@@ -222,7 +224,8 @@ async def _stream(run: Run, body: ChatCompletionRequest) -> Response:
     return StreamingResponse(_frames(events, first, chunks, body.include_usage), media_type="text/event-stream",
                              headers={"cache-control": "no-cache", "x-accel-buffering": "no",
                                       "x-llmrelay-provider": run.link.provider,
-                                      "x-llmrelay-fallback": _bool(run.fallback_used)})
+                                      "x-llmrelay-fallback": _bool(run.fallback_used),
+                                      "x-llmrelay-budget-downgraded": _bool(run.budget_downgraded)})
 
 
 def _frame(chunks: Chunks, event: Any) -> bytes | None:

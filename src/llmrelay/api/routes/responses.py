@@ -254,6 +254,8 @@ async def create_response(request: Request) -> Response:
     headers = {"x-llmrelay-provider": resp.provider, "x-llmrelay-fallback": _bool(outcome.fallback_used)}
     if outcome.cost_usd is not None:
         headers["x-llmrelay-cost-usd"] = money(outcome.cost_usd)  # type: ignore[assignment]
+    if outcome.budget_downgraded:
+        headers["x-llmrelay-budget-downgraded"] = "true"
     if resp.output_mode is not None:
         headers["x-llmrelay-structured-output"] = resp.output_mode
     return Response(orjson.dumps(obj), headers=headers, media_type=JSON)
@@ -283,7 +285,8 @@ async def _stream(run: Run, this: _Request) -> Response:
     return StreamingResponse(_frames(events, first, stream, this), media_type="text/event-stream",
                              headers={"cache-control": "no-cache", "x-accel-buffering": "no",
                                       "x-llmrelay-provider": link.provider,
-                                      "x-llmrelay-fallback": _bool(run.fallback_used)})
+                                      "x-llmrelay-fallback": _bool(run.fallback_used),
+                                      "x-llmrelay-budget-downgraded": _bool(run.budget_downgraded)})
 
 
 async def _frames(events: AsyncIterator[Any], first: Any, stream: Events, this: _Request) -> AsyncIterator[bytes]:
