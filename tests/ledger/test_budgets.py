@@ -165,3 +165,15 @@ async def test_no_lease_ever_hands_out_more_than_the_period_has_left(started, le
     grants = [await store.take_lease(spec, start, end, Decimal("0.3"), Decimal("0.1"), until) for _ in range(5)]
     assert [g.amount for g in grants] == [Decimal("0.3"), Decimal("0.3"), Decimal("0.3"), Decimal("0.1"), 0]
     assert grants[-1].lease_id is None and grants[-1].reserved == Decimal("1.00")
+
+
+async def test_embeddings_are_held_to_the_same_budgets(started, ledger):
+    relay = started
+    await set_budget(relay, user_id="dave", agent_id=None, limit_usd=Decimal("0.01"))
+    dave = await relay.principal("dave")
+    done = await relay.embed(dave, "openai/text-embedding-3-small", ["a text", "another"])
+    assert done.error is None and done.cost_usd > 0 and done.budget_downgraded is False
+    await spend(ledger, "dave", "general-agent", "0.01", datetime.now(UTC))  # spent by another process
+    await relay.budgets.aclose()  # which ours sees when it takes its next lease
+    with pytest.raises(BudgetExceeded, match="budget user:dave"):
+        await relay.embed(dave, "openai/text-embedding-3-small", ["a text"])

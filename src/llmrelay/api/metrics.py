@@ -1,4 +1,4 @@
-"""Prometheus metrics: HTTP requests, attempts by provider and outcome, latency, tokens, cost.
+"""Prometheus metrics: HTTP requests, attempts by provider and outcome, latency, tokens, cost, budgets.
 
 With several workers each process writes its own samples to PROMETHEUS_MULTIPROC_DIR (set by
 `llmrelay serve` before the workers start) and /metrics merges them.
@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily
 
 from ..types import Attempt, RequestContext
 
@@ -66,6 +67,35 @@ def observe_cost(provider: str, cost: Decimal | None) -> None:
         _child(UNPRICED, provider).inc()
     elif cost:
         _child(COST, provider).inc(float(cost))
+
+
+class _Budgets:
+    """Each budget's current period as gauges, read when /metrics is scraped (from the ledger: the same
+    figures in every worker)."""
+
+    def __init__(self, statuses: list[Any]) -> None:
+        self.statuses = statuses
+
+    def collect(self) -> Any:
+        families = {name: GaugeMetricFamily(f"llmrelay_budget_{name}_usd", doc, labels=["budget", "period"])
+                    for name, doc in (("spent", "What the budget's current period has spent (the ledger)"),
+                                      ("reserved", "Reserved for requests in flight or set aside by a process"),
+                                      ("soft", "The budget's soft threshold"), ("limit", "The budget's hard limit"))}
+        for s in self.statuses:
+            labels = [s.spec.scope, s.spec.period]
+            for name, value in (("spent", s.spent), ("reserved", s.reserved), ("soft", s.spec.soft_usd),
+                                ("limit", s.spec.limit_usd)):
+                families[name].add_metric(labels, float(value))
+        yield from families.values()
+
+
+def render_budgets(statuses: list[Any]) -> bytes:
+    """The budget gauges (`routing.budgets.BudgetStatus`es) in the text format, to follow `render()`'s."""
+    if not statuses:
+        return b""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Budgets(statuses))  # type: ignore[arg-type]
+    return generate_latest(registry)
 
 
 def render() -> tuple[bytes, str]:

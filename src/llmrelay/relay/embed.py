@@ -25,7 +25,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from ..catalog import embedding_facts
-from ..ledger.charges import Charge, total_cost
+from ..ledger.charges import Charge, known_cost, total_cost
+from ..ledger.rows import LOCAL_USER
 from ..routing.embeddings import EmbeddingCall, EmbeddingFit, chain_dimension
 from ..routing.targets import AGENT_PREFIX
 from ..types import (
@@ -68,6 +69,8 @@ class EmbeddingOutcome:
     cost_usd: Decimal | None = None
     generation_time_ms: int = 0
     inputs: tuple[str, ...] = field(default=())
+    budget_downgraded: bool = False
+    """A budget kept some link of the chain from serving."""
 
     @property
     def vectors(self) -> list[list[float]]:
@@ -94,7 +97,8 @@ class EmbeddingOutcome:
     def to_dict(self) -> dict:
         """llmrelay's own JSON shape (as `Outcome.to_dict`), vectors included."""
         d = {"embeddings": self.vectors, "model": self.model, "provider": self.provider,
-             "fallbackUsed": self.fallback_used, "attemptedProviders": [a.to_dict() for a in self.attempts],
+             "fallbackUsed": self.fallback_used, "budgetDowngraded": self.budget_downgraded,
+             "attemptedProviders": [a.to_dict() for a in self.attempts],
              "tokensUsed": {"prompt": self.usage.input_tokens, "completion": 0, "total": self.usage.input_tokens},
              "costUsd": money(self.cost_usd), "generationTime": self.generation_time_ms,
              "requestId": self.request_id, "agentId": self.agent_id}
@@ -141,22 +145,33 @@ async def embed(relay: Pipeline, principal: Principal | None, target: str, input
         await relay.guard.admit(principal)
     request = EmbeddingRequest(resolved.links[0].model, texts, dimensions, end_user)
     dimension = chain_dimension(resolved.links, dimensions)
-    ctx = RequestContext(request_id or new_request_id(), resolved.agent_id, user_id, kind="embedding")
+    ticket = None
+    if relay.budgets is not None:  # an embedding's worst case: its input, nothing out
+        ticket = await relay.budgets.admit(user_id if user_id is not None else LOCAL_USER, resolved.agent_id,
+                                           resolved.links, input_chars=sum(map(len, texts)))
+    ctx = RequestContext(request_id or new_request_id(), resolved.agent_id, user_id, kind="embedding",
+                         budget_downgraded=ticket is not None and ticket.downgraded,
+                         leases=ticket.leases if ticket is not None else ())
     attempts: list[Attempt] = []
     charges: list[Charge] = []
     t0 = time.monotonic()
     try:
         walked = await relay.executor.walk(resolved.links, request, EmbeddingCall(dimension),
                                            fit=EmbeddingFit(relay.providers, dimension),
-                                           observer=relay.observer(ctx, attempts, charges))
+                                           observer=relay.observer(ctx, attempts, charges),
+                                           skip=ticket.skip if ticket is not None else None)
     except BaseException:  # cancelled: what the attempts used is still charged
+        if ticket is not None:
+            relay.budgets.settle(ticket, known_cost(charges))  # type: ignore[union-attr]
         await relay.spend_shielded(principal, attempts)
         raise
+    if ticket is not None:
+        relay.budgets.settle(ticket, known_cost(charges))  # type: ignore[union-attr]
     await relay.spend(principal, attempts)
     return EmbeddingOutcome(walked.attempts, walked.result, walked.link, walked.fallback_used, walked.error,
                             ctx.request_id, ctx.agent_id,
                             total_cost(charges) if relay.ledger is not None else None,
-                            round((time.monotonic() - t0) * 1000), texts)
+                            round((time.monotonic() - t0) * 1000), texts, ctx.budget_downgraded)
 
 
 def refuse_embedding_target(relay: Pipeline, target: Target, field: str) -> None:

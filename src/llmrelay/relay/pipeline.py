@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 from ..agents import Agent
 from ..ledger.charges import Charge
 from ..providers.base import Provider
+from ..routing.budgets import Budgets
 from ..routing.fallback import FallbackExecutor
 from ..routing.guards import Guard
 from ..routing.targets import Targets
@@ -40,6 +41,7 @@ class Pipeline(Protocol):
     guard: Guard
     executor: FallbackExecutor
     ledger: Ledger | None
+    budgets: Budgets | None
 
     @property
     def started(self) -> bool: ...

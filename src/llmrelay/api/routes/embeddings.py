@@ -57,4 +57,6 @@ async def create_embeddings(request: Request) -> Response:
                "x-llmrelay-fallback": "true" if outcome.fallback_used else "false"}
     if outcome.cost_usd is not None:
         headers["x-llmrelay-cost-usd"] = money(outcome.cost_usd)  # type: ignore[assignment]
+    if outcome.budget_downgraded:
+        headers["x-llmrelay-budget-downgraded"] = "true"
     return Response(embedding_list(outcome, body.encoding_format), headers=headers, media_type=JSON)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from fastapi import APIRouter, Request
 from sqlalchemy import text
 from starlette.responses import JSONResponse, Response
 
-from ..metrics import render
+from ..metrics import render, render_budgets
 
+log = logging.getLogger("llmrelay.api")
 router = APIRouter(tags=["operations"])
 
 
@@ -30,6 +32,13 @@ async def readyz(request: Request) -> Response:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
     body, ctype = render()
+    budgets = request.app.state.relay.budgets
+    if budgets is not None:
+        try:
+            async with asyncio.timeout(2):
+                body += render_budgets(await budgets.status())
+        except Exception as exc:  # the other metrics still go out
+            log.warning("budget metrics unavailable: %s", type(exc).__name__)
     return Response(body, media_type=ctype)
