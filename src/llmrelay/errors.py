@@ -120,8 +120,9 @@ class BudgetExceeded(LLMRelayError):
     (an aware UTC datetime)."""
 
     def __init__(self, budget: str, spent_usd, limit_usd, resets_at, why: str = "") -> None:  # type: ignore[no-untyped-def]
+        spent, limit = (format(v.normalize(), "f") for v in (spent_usd, limit_usd))
         super().__init__(f"budget {budget} leaves no link of the chain to serve"
-                         f"{': ' + why if why else ''} ({spent_usd} of {limit_usd} USD spent or reserved this "
+                         f"{': ' + why if why else ''} ({spent} of {limit} USD spent or reserved this "
                          f"period; it resets at {resets_at.isoformat()})")
         self.why = why
         self.budget = budget

@@ -36,6 +36,7 @@ from ..types import (
     RateLimited,
     UnknownAgent,
     UnknownModel,
+    money,
 )
 
 log = logging.getLogger("llmrelay.api")
@@ -213,7 +214,7 @@ def as_problem(exc: Exception) -> Problem:
         return Problem(404, str(exc), field=exc.field, code="model-not-found")
     if isinstance(exc, BudgetExceeded):
         return Problem(402, str(exc), code="budget-exceeded", extra={
-            "budget": exc.budget, "spentUsd": str(exc.spent_usd), "limitUsd": str(exc.limit_usd),
+            "budget": exc.budget, "spentUsd": money(exc.spent_usd), "limitUsd": money(exc.limit_usd),
             "resetsAt": exc.resets_at.isoformat()})
     if isinstance(exc, RateLimited):
         return Problem(429, str(exc), code="rate-limit-exceeded", headers={"retry-after": str(exc.retry_after)})

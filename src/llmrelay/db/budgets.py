@@ -23,6 +23,7 @@ from sqlalchemy import and_, bindparam, case, delete, func, insert, select, type
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ..types import money
 from .models import AIModelUsage, Budget, BudgetEvent, BudgetLease
 from .types import Money, quantize, utcnow
 
@@ -57,8 +58,8 @@ class BudgetSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "scope": self.scope, "userId": self.user_id, "agentId": self.agent_id,
-                "period": self.period, "resetDay": self.reset_day, "limitUsd": str(self.limit_usd),
-                "softPercent": self.soft_percent, "softUsd": str(self.soft_usd), "unpriced": self.unpriced,
+                "period": self.period, "resetDay": self.reset_day, "limitUsd": money(self.limit_usd),
+                "softPercent": self.soft_percent, "softUsd": money(self.soft_usd), "unpriced": self.unpriced,
                 "webhookUrl": self.webhook_url,
                 "createdAt": self.created_at.isoformat() if self.created_at else None,
                 "updatedAt": self.updated_at.isoformat() if self.updated_at else None}

@@ -38,7 +38,7 @@ from typing import Any
 from ..db.budgets import ZERO, BudgetSpec, BudgetStore
 from ..db.types import quantize, utcnow
 from ..ledger.pricing import PriceBook
-from ..types import BudgetExceeded, Link
+from ..types import BudgetExceeded, Link, money
 from .periods import period_bounds
 
 log = logging.getLogger("llmrelay.budgets")
@@ -108,7 +108,7 @@ class BudgetStatus:
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.spec.to_dict(), "periodStart": self.start.isoformat(), "resetsAt": self.end.isoformat(),
-                "spentUsd": str(self.spent), "reservedUsd": str(self.reserved), "level": self.level}
+                "spentUsd": money(self.spent), "reservedUsd": money(self.reserved), "level": self.level}
 
 
 class Budgets:
@@ -240,14 +240,14 @@ class Budgets:
                                    f"unpriced models")
                     elif left <= 0 and lease.short:
                         limited.add(spec.scope)
-                        skip[i] = (f"budget {spec.scope}: past its hard limit of {spec.limit_usd} USD only free "
+                        skip[i] = (f"budget {spec.scope}: past its hard limit of {money(spec.limit_usd)} USD only free "
                                    f"models serve ({links[i]} has no known price)")
                 elif w > left:
                     if not lease.short:
                         again = True
                     limited.add(spec.scope)
-                    skip[i] = (f"budget {spec.scope}: {links[i]} could cost up to {w} USD, more than the "
-                               f"{max(left, ZERO)} USD left of its hard limit of {spec.limit_usd} USD")
+                    skip[i] = (f"budget {spec.scope}: {links[i]} could cost up to {money(w)} USD, more than the "
+                               f"{money(max(left, ZERO))} USD left of its hard limit of {money(spec.limit_usd)} USD")
         return skip, again, limited
 
     def settle(self, ticket: Ticket | None, cost: Decimal | None) -> None:
