@@ -10,6 +10,9 @@ reads the same window, even when the range is "the last 24 hours".
     from, to  YYYY-MM-DD, with range=custom
     agent, provider
     user      admins only: one user's usage (everyone's without it)
+
+Beside the window, the page shows the budgets the viewer may see (an admin: all; a user: those on them)
+as they stand in their current period, computed here (`budget_views`) and rendered by the template.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -24,6 +28,7 @@ from starlette.responses import Response
 
 from ..db.users import user_names
 from ..providers.registry import known_providers
+from ..routing.budgets import BudgetStatus
 from .session import PageUser
 from .templating import render
 
@@ -133,6 +138,84 @@ def parse_view(query: Mapping[str, str], *, now: datetime, is_admin: bool) -> Us
     return UsageView(choice, end - PRESETS[choice][1], end, **filters)
 
 
+LEVELS = {"ok": ("OK", "Under the soft threshold"),
+          "soft": ("Soft limit passed", "Past the soft threshold: still serving, the hard limit is near"),
+          "hard": ("Hard limit reached", "At the limit: links that cost money are skipped, free ones still serve")}
+PERIODS = {"month": "per month", "week": "per week (from Monday)", "day": "per day"}
+_CENT, _MICRO = Decimal("0.01"), Decimal("0.000001")
+
+
+def usd(value: Decimal) -> str:
+    """Dollars for display, from the exact decimal: cents from $1 up, below that up to six decimals."""
+    if abs(value) >= 1:
+        return f"${value.quantize(_CENT, ROUND_HALF_UP):,}"
+    shown = value.quantize(_MICRO, ROUND_HALF_UP)
+    if value and not shown:
+        return "< $0.000001"
+    whole, frac = f"{shown:f}".split(".")
+    return f"${whole}.{frac[:2]}{frac[2:].rstrip('0')}"
+
+
+def exact(value: Decimal) -> str:
+    """The exact amount, without the storage scale's trailing zeros (at least the cents)."""
+    text = f"{value:f}"
+    whole, _, frac = text.partition(".")
+    return f"{whole}.{frac.rstrip('0').ljust(2, '0')}"
+
+
+def _percent(part: Decimal, whole: Decimal) -> str:
+    if whole <= 0:  # a limit of $0: nothing may be spent, the bar is full
+        return "100"
+    return f"{min(max(part / whole * 100, Decimal(0)), Decimal(100)).quantize(Decimal('0.1'))}"
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetView:
+    """One budget's bar: whose it is, the amounts (display and exact), the level and the reset."""
+
+    scope: str
+    owner: str
+    period: str
+    level: str
+    level_label: str
+    level_hint: str
+    spent: str
+    spent_exact: str
+    soft: str
+    soft_exact: str
+    limit: str
+    limit_exact: str
+    reserved: str | None
+    fill: str
+    mark: str
+    resets_on: str
+    resets_at: str
+
+
+def budget_view(status: BudgetStatus, names: Mapping[str, str]) -> BudgetView:
+    spec = status.spec
+    who = [names.get(spec.user_id, spec.user_id)] if spec.user_id else []
+    owner = " on ".join([*who, f"agent {spec.agent_id}"] if spec.agent_id else who)
+    period = PERIODS.get(spec.period, spec.period)
+    if spec.period == "month" and spec.reset_day != 1:
+        period += f" (from day {spec.reset_day})"
+    label, hint = LEVELS[status.level]
+    return BudgetView(
+        spec.scope, owner, period, status.level, label, hint, usd(status.spent), exact(status.spent),
+        usd(spec.soft_usd), exact(spec.soft_usd), usd(spec.limit_usd), exact(spec.limit_usd),
+        usd(status.reserved) if status.reserved > 0 else None, _percent(status.spent, spec.limit_usd),
+        _percent(spec.soft_usd, spec.limit_usd), f"{status.end:%Y-%m-%d}", _stamp(status.end))
+
+
+async def budget_views(request: Request, user: PageUser, names: Mapping[str, str]) -> list[BudgetView] | None:
+    """The budgets `user` may see as they stand now (None without a ledger: no budgets at all)."""
+    budgets = request.app.state.relay.budgets
+    if budgets is None:
+        return None
+    specs = [s for s in await budgets.store.all() if user.is_admin or s.user_id == user.user_id]
+    return [budget_view(status, names) for status in await budgets.status(specs)]
+
+
 async def _user_names(request: Request) -> dict[str, str]:
     """Every user's id and name, for an admin's user filter and the table's user column."""
     async with request.app.state.relay.ledger.sessions() as s:
@@ -147,5 +230,6 @@ async def usage_page(request: Request, user: PageUser) -> Response:
     agents = sorted(set(relay.agents) | ({view.agent} if view.agent else set()))
     config = {"apiQuery": view.api_query(), "from": _stamp(view.start), "to": _stamp(view.end),
               "pageSize": PAGE_SIZE, "isAdmin": user.is_admin, "userNames": users}
+    budgets = await budget_views(request, user, users or {user.user_id: user.name})
     return render(request, "usage.html", view=view, presets=PRESETS, agents=agents, providers=known_providers(),
-                  users=users, config=config)
+                  users=users, config=config, budgets=budgets)

@@ -52,7 +52,15 @@
         a.error ? el("span", { class: "why" }, `: ${a.error}`) : null)));
   }
 
-  /** The badge under an answer: provider · model · tokens · cost · latency, and the fallback. */
+  /** "downgraded by budget", its tooltip naming the links a budget skipped (their error starts "budget "). */
+  function budgetMarker(attempts) {
+    const skipped = (attempts || []).filter((a) => a.status === "skipped" && (a.error || "").startsWith("budget "));
+    const why = "A budget kept a dearer model of the chain from serving, so a cheaper one answered."
+      + skipped.map((a) => `\n${a.provider}/${a.model}: ${a.error}`).join("");
+    return el("span", { class: "b-budget", title: why }, "downgraded by budget");
+  }
+
+  /** The badge under an answer: provider · model · tokens · cost · latency, the budget downgrade and the fallback. */
   function badge(meta) {
     const tokens = meta.tokensUsed || {};
     const parts = [
@@ -64,7 +72,9 @@
         LR.usd(meta.costUsd)),
       el("span", { class: "b-latency", title: "Generation time" }, LR.ms(meta.generationTime)),
     ];
-    const row = el("div", { class: "answer-badge", dataset: { fallback: meta.fallbackUsed ? "yes" : "no" } }, parts);
+    if (meta.budgetDowngraded) parts.push(budgetMarker(meta.attemptedProviders));
+    const row = el("div", { class: "answer-badge", dataset: { fallback: meta.fallbackUsed ? "yes" : "no",
+                                                              budget: meta.budgetDowngraded ? "downgraded" : "no" } }, parts);
     if (meta.fallbackUsed) {
       const failed = (meta.attemptedProviders || []).filter((a) => a.status !== "success");
       row.append(el("details", { class: "fallback" },

@@ -204,6 +204,15 @@
     $("records-more").addEventListener("click", () => loadRecords().catch(showError));
   }
 
+  // -- budgets ---------------------------------------------------------------------------------
+
+  // The server renders each budget's numbers; the bar's lengths come as percentages in data
+  // attributes and are set through the CSSOM (no style attribute in the markup).
+  function drawBudgets() {
+    for (const fill of root.querySelectorAll(".budget-fill[data-fill]")) fill.style.width = fill.dataset.fill + "%";
+    for (const mark of root.querySelectorAll(".budget-mark[data-mark]")) mark.style.left = mark.dataset.mark + "%";
+  }
+
   // -- the page --------------------------------------------------------------------------------
 
   async function load() {
@@ -224,6 +233,7 @@
   }
 
   wireFilters();
+  drawBudgets();
   load().catch((error) => { root.dataset.state = "error"; showError(error); });
 
   window.llmrelayUsage = { roundDecimal, usd }; // for the tests
