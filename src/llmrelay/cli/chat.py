@@ -25,7 +25,17 @@ from rich.markup import escape
 from ..config import load_settings
 from ..content import Image, Part, Text, ToolCall
 from ..relay import Relay
-from ..types import AllLinksFailed, Attempt, AttemptEvent, InvalidRequest, Outcome, Principal, RateLimited, TextDelta
+from ..types import (
+    AllLinksFailed,
+    Attempt,
+    AttemptEvent,
+    BudgetExceeded,
+    InvalidRequest,
+    Outcome,
+    Principal,
+    RateLimited,
+    TextDelta,
+)
 from .app import app, err_console, fail
 
 DEFAULT_USER = "admin"
@@ -112,8 +122,9 @@ async def _ask(settings: Any, user: str | None, agent: str, message: str | list[
         who = await _principal(relay, user)
         try:
             return await (_json if as_json else _stream)(relay, who, agent, message, turns, kwargs)
-        except RateLimited as exc:
-            err_console.print(f"[red]llmrelay: refused:[/] {escape(str(exc))} (user {escape(who.name)})")
+        except (RateLimited, BudgetExceeded) as exc:
+            name = who.name if who is not None else "local"
+            err_console.print(f"[red]llmrelay: refused:[/] {escape(str(exc))} (user {escape(name)})")
             return NO_ANSWER
 
 
@@ -135,8 +146,8 @@ async def _json(relay: Relay, who: Principal | None, agent: str, message: str | 
         return NO_ANSWER
     d = outcome.to_dict()
     print(json.dumps({k: d[k] for k in ("response", "model", "provider", "usedProvider", "fallbackUsed",
-                                        "attemptedProviders", "tokensUsed", "costUsd", "generationTime",
-                                        "requestId", "toolCalls", "reasoning", "structuredOutput") if k in d}))
+                                        "budgetDowngraded", "attemptedProviders", "tokensUsed", "costUsd",
+                                        "generationTime", "requestId", "toolCalls", "reasoning", "structuredOutput") if k in d}))
     return 0
 
 
