@@ -147,7 +147,8 @@ async def _json(relay: Relay, who: Principal | None, agent: str, message: str | 
     d = outcome.to_dict()
     print(json.dumps({k: d[k] for k in ("response", "model", "provider", "usedProvider", "fallbackUsed",
                                         "budgetDowngraded", "attemptedProviders", "tokensUsed", "costUsd",
-                                        "generationTime", "requestId", "toolCalls", "reasoning", "structuredOutput") if k in d}))
+                                        "generationTime", "requestId", "toolCalls", "reasoning",
+                                        "structuredOutput") if k in d}))
     return 0
 
 
