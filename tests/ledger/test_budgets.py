@@ -177,3 +177,68 @@ async def test_embeddings_are_held_to_the_same_budgets(started, ledger):
     await relay.budgets.aclose()  # which ours sees when it takes its next lease
     with pytest.raises(BudgetExceeded, match="budget user:dave"):
         await relay.embed(dave, "openai/text-embedding-3-small", ["a text"])
+
+
+@pytest.fixture
+async def receiver():
+    """A webhook receiver on 127.0.0.1: every POST's headers and JSON body, in order."""
+    from aiohttp import web
+
+    got: list[tuple[dict, dict]] = []
+
+    async def take(request):
+        got.append((dict(request.headers), await request.json()))
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", take)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}/hook", got
+    await runner.cleanup()
+
+
+async def _until(check, seconds=5.0):
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_the_webhook_hears_each_threshold_once_per_period_whichever_process_crosses_it(
+        started, ledger, settings, receiver):
+    from llmrelay.db.models import BudgetEvent
+    from llmrelay.relay import Relay
+
+    relay = started
+    url, got = receiver
+    await set_budget(relay, user_id="erin", agent_id=None, limit_usd=Decimal("1.00"), soft_percent=50,
+                     webhook_url=url)
+    await spend(ledger, "erin", "general-agent", "0.60", datetime.now(UTC))
+    erin = await relay.principal("erin")
+    assert (await relay.run(erin, "openai/gpt-4o", HELLO)).error is None
+    await _until(lambda: len(got) == 1)
+    headers, body = got[0]
+    assert body["type"] == "budget.soft" and body["budget"] == "user:erin" and headers["Idempotency-Key"] == body["id"]
+    assert Decimal(body["spentUsd"]) >= Decimal("0.60") and body["limitUsd"] == "1" and body["softUsd"] == "0.5"
+
+    other = Relay(settings, ledger=ledger)  # another process on the same database: the event is not sent again
+    try:
+        assert (await other.run(erin, "openai/gpt-4o", HELLO)).error is None
+        await spend(ledger, "erin", "general-agent", "0.40", datetime.now(UTC))
+        await other.budgets.aclose()
+        with pytest.raises(BudgetExceeded):
+            await other.run(erin, "openai/gpt-4o", HELLO)
+        await _until(lambda: len(got) == 2)
+    finally:
+        await other.budgets.aclose()
+        await asyncio.gather(*(p.aclose() for p in other.providers.values()))  # its ledger is the test's
+    assert [b["type"] for _, b in got] == ["budget.soft", "budget.hard"]
+    await asyncio.sleep(0.2)
+    assert len(got) == 2
+    async with ledger.engine.connect() as conn:
+        events = (await conn.execute(select(BudgetEvent.level, BudgetEvent.delivered_at))).all()
+    assert sorted(level for level, _ in events) == ["hard", "soft"] and all(at is not None for _, at in events)

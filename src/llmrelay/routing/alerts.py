@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..db.budgets import BudgetSpec, BudgetStore
 from ..db.types import utcnow
 from ..redaction import without_credentials
+from ..types import money
 from .budgets import Alert
 
 log = logging.getLogger("llmrelay.budgets")
@@ -30,7 +31,7 @@ def event_body(event_id: str, spec: BudgetSpec, level: str, start: datetime, end
                seen: Decimal) -> dict:
     return {"id": event_id, "type": f"budget.{level}", "budget": spec.scope, "budgetId": spec.id,
             "level": level, "periodStart": start.isoformat(), "resetsAt": end.isoformat(),
-            "spentUsd": str(seen), "softUsd": str(spec.soft_usd), "limitUsd": str(spec.limit_usd),
+            "spentUsd": money(seen), "softUsd": money(spec.soft_usd), "limitUsd": money(spec.limit_usd),
             "createdAt": utcnow().isoformat()}
 
 
@@ -39,7 +40,8 @@ def webhook_alert(engine: AsyncEngine, delays: tuple[float, ...] = DELAYS) -> Al
 
     async def alert(event_id: str, spec: BudgetSpec, level: str, start: datetime, end: datetime,
                     seen: Decimal) -> None:
-        log.warning("budget %s crossed its %s threshold: %s of %s USD", spec.scope, level, seen, spec.limit_usd)
+        log.warning("budget %s crossed its %s threshold: %s of %s USD", spec.scope, level, money(seen),
+                    money(spec.limit_usd))
         if not spec.webhook_url:
             return
         body = event_body(event_id, spec, level, start, end, seen)

@@ -181,7 +181,7 @@ class Budgets:
         if price is None:
             return None
         tokens_in = -(-input_chars // CHARS_PER_TOKEN) + images * TOKENS_PER_IMAGE + tools * TOKENS_PER_TOOL
-        per_in = max(price.input, price.cache_write or ZERO)
+        per_in = max(price.input, price.cache_write or ZERO, price.cached_input or ZERO)  # the dearest input
         return quantize((tokens_in * per_in + max_tokens * price.output) / _THOUSAND)
 
     async def admit(self, user_id: str | None, agent_id: str, links: Sequence[Link], *, input_chars: int,
