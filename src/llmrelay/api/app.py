@@ -24,6 +24,7 @@ from .middleware import ServiceMiddleware
 from .routes import (
     agents,
     anthropic_compat,
+    budgets,
     catalog,
     config,
     conversations,
@@ -82,8 +83,8 @@ def create_app(settings: Settings | None = None, *, relay: Relay | None = None, 
     app.state.settings = settings
     app.state.relay = relay
     errors.install(app)
-    for module in (health, agents, conversations, config, usage, catalog, openai_compat, anthropic_compat, responses,
-                   embeddings):
+    for module in (health, agents, conversations, config, usage, budgets, catalog, openai_compat, anthropic_compat,
+                   responses, embeddings):
         app.include_router(module.router)
     web.install(app)
     app.include_router(openai_compat.unmatched)  # last: every other /v1 path, answered in OpenAI's shape
