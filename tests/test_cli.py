@@ -49,8 +49,8 @@ def test_chat_json_is_exactly_one_object_with_the_documented_fields(env, fakes):
     p = run(env, "chat", "--agent", "general-agent", "--json", "Hi")
     assert p.returncode == 0, p.stderr
     data = json.loads(p.stdout)
-    assert set(data) == {"response", "model", "provider", "usedProvider", "fallbackUsed", "attemptedProviders",
-                         "tokensUsed", "costUsd", "generationTime", "requestId"}
+    assert set(data) == {"response", "model", "provider", "usedProvider", "fallbackUsed", "budgetDowngraded",
+                         "attemptedProviders", "tokensUsed", "costUsd", "generationTime", "requestId"}
     assert data["usedProvider"] == data["provider"] == "openai" and data["fallbackUsed"] is True
     assert data["attemptedProviders"][0]["status"] == "failed"
     assert data["attemptedProviders"][0]["errorKind"] == "overloaded"
