@@ -18,9 +18,9 @@ it ends.  Reservations are made on a **lease** (db/budgets.py): money of the per
 from the database in one serialised transaction, a tenth of what was left or the worst case if more.  So
 the busy path does no database round trip, and all processes together never reserve more than the hard
 limit: concurrent requests cannot overshoot it by more than what the worst-case estimate missed.  A lease
-is given back (shrunk to what its requests still hold) after `lease_seconds` idle, when it runs short,
-when the period ends, and at shutdown; a process that dies holds its lease until it expires (the request
-deadline and a minute).  The soft threshold does not change routing: it is where the budget is reported
+is renewed every `lease_seconds` (30) while in use, and given back (shrunk to what its requests still hold)
+after `idle_seconds` (5) idle, when it runs short, when the period ends, and at shutdown; a process that
+dies holds its lease until it expires (the request deadline and a minute).  The soft threshold does not change routing: it is where the budget is reported
 as `soft` (status, metrics, the webhook) before the hard limit starts skipping links.
 """
 
@@ -47,6 +47,7 @@ CHARS_PER_TOKEN = 3
 TOKENS_PER_IMAGE = 1600
 TOKENS_PER_TOOL = 200
 _THOUSAND = Decimal(1000)
+_MISSING = object()
 
 Alert = Callable[[str, BudgetSpec, str, datetime, datetime, Decimal], Awaitable[None]]
 """Told when a period first crosses a threshold (in any process): (the event's id, the budget, `soft` or
@@ -114,7 +115,7 @@ class BudgetStatus:
 class Budgets:
     def __init__(self, store: BudgetStore, prices: Callable[[], PriceBook], *, hold_seconds: float,
                  clock: Callable[[], datetime] = utcnow, share: Decimal = SHARE, refresh: float = 5.0,
-                 lease_seconds: float = 5.0, alert: Alert | None = None) -> None:
+                 lease_seconds: float = 30.0, idle_seconds: float = 5.0, alert: Alert | None = None) -> None:
         self.store = store
         self.prices = prices
         self.hold = timedelta(seconds=hold_seconds)
@@ -122,6 +123,9 @@ class Budgets:
         self.share = share
         self.refresh = refresh
         self.lease_seconds = lease_seconds
+        """A lease in use is renewed this often (it then sees what every other process has spent)."""
+        self.idle_seconds = idle_seconds
+        """A lease unused this long is given back."""
         self.alert = alert
         self._by_scope: dict[str, BudgetSpec] = {}
         self._loaded_at: float | None = None
@@ -132,6 +136,8 @@ class Budgets:
         self._sweeper: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         self._noted: set[str] = set()
+        self._book: PriceBook | None = None
+        self._rates: dict[Link, tuple[Decimal, Decimal] | None] = {}
 
     # -- which budgets ----------------------------------------------------------------------------
 
@@ -177,12 +183,18 @@ class Budgets:
     def worst_case(self, link: Link, input_chars: int, images: int, tools: int, max_tokens: int,
                    book: PriceBook | None = None) -> Decimal | None:
         """The most `link` could cost for this request at its current price; None: it has no known price."""
-        price = (book or self.prices()).lookup(link.provider, link.model)
-        if price is None:
+        book = book or self.prices()
+        if book is not self._book:  # prices of links, per price book (it is replaced when prices are reloaded)
+            self._book, self._rates = book, {}
+        rate = self._rates.get(link, _MISSING)
+        if rate is _MISSING:
+            price = book.lookup(link.provider, link.model)
+            rate = self._rates[link] = None if price is None else (  # the dearest input, the output
+                max(price.input, price.cache_write or ZERO, price.cached_input or ZERO), price.output)
+        if rate is None:
             return None
         tokens_in = -(-input_chars // CHARS_PER_TOKEN) + images * TOKENS_PER_IMAGE + tools * TOKENS_PER_TOOL
-        per_in = max(price.input, price.cache_write or ZERO, price.cached_input or ZERO)  # the dearest input
-        return quantize((tokens_in * per_in + max_tokens * price.output) / _THOUSAND)
+        return quantize((tokens_in * rate[0] + max_tokens * rate[1]) / _THOUSAND)  # type: ignore[index]
 
     async def admit(self, user_id: str | None, agent_id: str, links: Sequence[Link], *, input_chars: int,
                     images: int = 0, tools: int = 0, max_tokens: int = 0) -> Ticket | None:
@@ -199,7 +211,8 @@ class Budgets:
         need = max((w for w in worst if w), default=ZERO)
         force = False
         for _ in range(2):
-            leases = [await self._lease(spec, need, force) for spec in specs]
+            leases = [(not force and self._ready(spec, need)) or await self._lease(spec, need, force)
+                      for spec in specs]
             skip, again, limited = self._skips(leases, links, worst)
             if again:  # a lease ran short while others may have money left: take a new one and look again
                 force = True
@@ -264,6 +277,17 @@ class Budgets:
 
     # -- leases -------------------------------------------------------------------------------------
 
+    def _ready(self, spec: BudgetSpec, need: Decimal) -> _Lease | None:
+        """This process's lease of `spec`, when it can take a request of worst case `need` as it is (the
+        busy path: no period arithmetic, no await)."""
+        lease = self._current.get(spec.id)
+        if (lease is not None and lease.spec is spec and (lease.left >= need or lease.short)
+                and time.monotonic() - lease.taken < self.lease_seconds):
+            now = self.clock()
+            if lease.start <= now < lease.end:
+                return lease
+        return None
+
     async def _lease(self, spec: BudgetSpec, need: Decimal, force: bool) -> _Lease:
         now = self.clock()
         start, end = period_bounds(spec.period, now, spec.reset_day)
@@ -308,16 +332,16 @@ class Budgets:
         return lease.id, max(lease.committed, ZERO), now + self.hold
 
     async def _sweep(self) -> None:
-        """Give back leases idle for `lease_seconds`; bring retired ones down to what they still hold."""
+        """Give back leases idle for `idle_seconds`; bring retired ones down to what they still hold."""
         while self._current or self._retired:
-            await asyncio.sleep(self.lease_seconds)
+            await asyncio.sleep(self.idle_seconds)
             try:
                 await self._sweep_once()
             except Exception:
                 log.exception("budget leases: could not give a lease back")
 
     async def _sweep_once(self) -> None:
-        idle_since = time.monotonic() - self.lease_seconds
+        idle_since = time.monotonic() - self.idle_seconds
         now = self.clock()
         for key, lease in list(self._current.items()):
             if lease.inflight == 0 and lease.used_at < idle_since and lease.taken < idle_since:
