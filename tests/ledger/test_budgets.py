@@ -242,3 +242,24 @@ async def test_the_webhook_hears_each_threshold_once_per_period_whichever_proces
     async with ledger.engine.connect() as conn:
         events = (await conn.execute(select(BudgetEvent.level, BudgetEvent.delivered_at))).all()
     assert sorted(level for level, _ in events) == ["hard", "soft"] and all(at is not None for _, at in events)
+
+
+async def test_the_ledgers_settled_past_is_summed_once_and_the_recent_rows_every_time(ledger):
+    from datetime import timedelta
+
+    store = BudgetStore(ledger.engine, lateness=timedelta(hours=1))
+    spec = await store.put(BudgetSpec("", "frank", None, Decimal("100")))
+    now = datetime(2027, 3, 10, 12, 30, tzinfo=UTC)
+    start, end = datetime(2027, 3, 1, tzinfo=UTC), datetime(2027, 4, 1, tzinfo=UTC)
+    await spend(ledger, "frank", "a", "1.5", now - timedelta(hours=5))
+    await spend(ledger, "frank", "a", "0.25", now - timedelta(minutes=30))
+    await spend(ledger, "frank", "a", "7", datetime(2027, 2, 28, 23, 59, 59, tzinfo=UTC))  # the month before
+    assert (await store.usage(spec, start, end, now))[0] == Decimal("1.75")
+    assert store._bases[spec.id][1:] == (datetime(2027, 3, 10, 11, tzinfo=UTC), Decimal("1.5"))
+    later = now + timedelta(hours=3)
+    await spend(ledger, "frank", "a", "2", now + timedelta(hours=2))
+    assert (await store.usage(spec, start, end, later))[0] == Decimal("3.75")
+    assert store._bases[spec.id][1:] == (datetime(2027, 3, 10, 14, tzinfo=UTC), Decimal("1.75"))  # one hour added
+    grant = await store.take_lease(spec, start, end, Decimal(1), Decimal("0.1"), later + timedelta(minutes=5),
+                                   now=later)
+    assert grant.spent == Decimal("3.75") and grant.amount == Decimal("9.625")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +28,7 @@ from .models import AIModelUsage, Budget, BudgetEvent, BudgetLease
 from .types import Money, quantize, utcnow
 
 PERIODS = ("month", "week", "day")
+LATENESS = timedelta(hours=24)
 UNPRICED = ("refuse", "allow")
 ZERO = Decimal(0)
 
@@ -97,8 +98,16 @@ _SETTLE = (update(BudgetLease).where(BudgetLease.id == bindparam("lease"))
 
 
 class BudgetStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """`lateness`: how long after it began a call's ledger row may still arrive (the request deadline, the
+    writer's batching; a database outage longer than this delays spool replays beyond it).  The period's
+    rows older than that are summed once and kept (and added to hour by hour); only the newer ones are summed
+    again for every lease, so a lease does not read a month of a busy user's rows."""
+
+    def __init__(self, engine: AsyncEngine, lateness: timedelta = LATENESS) -> None:
         self.engine = engine
+        self.lateness = lateness
+        self._bases: dict[str, tuple[datetime, datetime, Decimal]] = {}
+        """budget id -> (its period's start, a cut, what the ledger's rows of the period before the cut cost)"""
 
     # -- the budgets -----------------------------------------------------------------------------
 
@@ -153,13 +162,33 @@ class BudgetStore:
         return select(type_coerce(func.coalesce(func.sum(held), 0), Money())).where(
             BudgetLease.budget_id == budget_id, BudgetLease.period_start == start, BudgetLease.expires_at > now)
 
+    async def _base(self, spec: BudgetSpec, start: datetime, end: datetime, now: datetime) -> tuple[datetime, Decimal]:
+        """(cut, what the period's rows before the cut cost): rows that old are all in the ledger by now."""
+        hour = (now - self.lateness).replace(minute=0, second=0, microsecond=0)
+        cut = min(max(start, hour), end)
+        known = self._bases.get(spec.id)
+        if known is not None and known[0] == start and known[1] == cut:
+            return cut, known[2]
+        if known is not None and known[0] == start and known[1] < cut:
+            since, base = known[1], known[2]
+        else:
+            since, base = start, ZERO
+        if since < cut:
+            async with self.engine.connect() as conn:
+                base += Decimal((await conn.execute(self._spent_query(spec, since, cut))).scalar() or 0)
+        base = quantize(base)
+        self._bases[spec.id] = (start, cut, base)
+        return cut, base
+
     async def usage(self, spec: BudgetSpec, start: datetime, end: datetime,
                     now: datetime | None = None) -> tuple[Decimal, Decimal]:
         """(spent in the ledger, held by unexpired leases) of the period [start, end)."""
+        now = now or utcnow()
+        cut, base = await self._base(spec, start, end, now)
         async with self.engine.connect() as conn:
-            spent = (await conn.execute(self._spent_query(spec, start, end))).scalar()
-            held = (await conn.execute(self._reserved_query(spec.id, start, now or utcnow()))).scalar()
-        return quantize(Decimal(spent or 0)), quantize(Decimal(held or 0))
+            spent = (await conn.execute(self._spent_query(spec, cut, end))).scalar()
+            held = (await conn.execute(self._reserved_query(spec.id, start, now))).scalar()
+        return quantize(base + Decimal(spent or 0)), quantize(Decimal(held or 0))
 
     # -- leases -----------------------------------------------------------------------------------
 
@@ -170,6 +199,7 @@ class BudgetStore:
         is left when that is more; first shrinking the lease `retire` = (id, amount, new expiry) this
         process is done with to what its requests still hold."""
         now = now or utcnow()
+        cut, base = await self._base(spec, start, end, now)
         async with self.engine.begin() as conn:
             # the first statement writes: it takes the budget's row lock (PostgreSQL) or the database's
             # write lock (SQLite) until the end of the transaction
@@ -179,7 +209,7 @@ class BudgetStore:
                     amount=retire[1], expires_at=retire[2]))
             await conn.execute(delete(BudgetLease).where(BudgetLease.budget_id == spec.id,
                                                          BudgetLease.expires_at <= now))
-            spent = quantize(Decimal((await conn.execute(self._spent_query(spec, start, end))).scalar() or 0))
+            spent = quantize(base + Decimal((await conn.execute(self._spent_query(spec, cut, end))).scalar() or 0))
             held = quantize(Decimal((await conn.execute(self._reserved_query(spec.id, start, now))).scalar() or 0))
             left = spec.limit_usd - spent - held
             if left <= 0:
