@@ -20,8 +20,9 @@ the busy path does no database round trip, and all processes together never rese
 limit: concurrent requests cannot overshoot it by more than what the worst-case estimate missed.  A lease
 is renewed every `lease_seconds` (30) while in use, and given back (shrunk to what its requests still hold)
 after `idle_seconds` (5) idle, when it runs short, when the period ends, and at shutdown; a process that
-dies holds its lease until it expires (the request deadline and a minute).  The soft threshold does not change routing: it is where the budget is reported
-as `soft` (status, metrics, the webhook) before the hard limit starts skipping links.
+dies holds its lease until it expires (the request deadline and a minute).  The soft threshold does not
+change routing: it is where the budget is reported as `soft` (status, metrics, the webhook) before the hard
+limit starts skipping links.
 """
 
 from __future__ import annotations
