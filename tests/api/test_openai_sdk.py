@@ -241,3 +241,17 @@ async def test_a_bad_tool_choice_or_format_names_its_param(sdk, kw, param):
     with pytest.raises(openai.BadRequestError) as err:
         await sdk.chat.completions.create(model="openai/gpt-4o", messages=HI, **kw)
     assert err.value.param == param
+
+
+async def test_an_sdk_with_retries_does_not_walk_a_failed_chain_again(app, keys, fakes):
+    """openai's default max_retries=2 retries a 502; llmrelay's says `x-should-retry: false` (its chain was walked,
+    with retries, already), so the SDK asks once."""
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
+    client = openai.AsyncOpenAI(base_url="http://llmrelay.test/v1", api_key=keys.alice, http_client=http)
+    assert client.max_retries == 2
+    fakes["openai"].script(*[faults.http_error(500)] * 9)
+    with pytest.raises(openai.InternalServerError) as failed:
+        await client.chat.completions.create(model="openai/gpt-4o", messages=HI)
+    await client.close()
+    assert failed.value.status_code == 502 and failed.value.response.headers["x-should-retry"] == "false"
+    assert len(fakes["openai"].requests) == 1  # one call of the one link (retries are off in these tests)

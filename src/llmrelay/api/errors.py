@@ -220,14 +220,15 @@ def as_problem(exc: Exception) -> Problem:
         return Problem(429, str(exc), code="rate-limit-exceeded", headers={"retry-after": str(exc.retry_after)})
     if isinstance(exc, InvalidRequest):
         return Problem(400, str(exc), field=exc.field, code="invalid-request")
-    if isinstance(exc, AllLinksFailed):
+    if isinstance(exc, AllLinksFailed):  # the chain was walked, retries and all: a client's retry would walk it again
+        walked = {"x-should-retry": "false"}
         if exc.unsupported is not None:
             return Problem(400, str(exc), field=exc.unsupported.split("=")[0], code="unsupported-parameter",
-                           extra={"attemptedProviders": [a.to_dict() for a in exc.attempts]})
+                           headers=walked, extra={"attemptedProviders": [a.to_dict() for a in exc.attempts]})
         if exc.fatal is not None:
             return Problem(400, f"the provider rejected the request: {exc.fatal.message}", code="provider-rejected",
-                           extra={"attemptedProviders": [a.to_dict() for a in exc.attempts]})
-        return Problem(502, str(exc), code="all-providers-failed",
+                           headers=walked, extra={"attemptedProviders": [a.to_dict() for a in exc.attempts]})
+        return Problem(502, str(exc), code="all-providers-failed", headers=walked,
                        extra={"attemptedProviders": [a.to_dict() for a in exc.attempts]})
     if isinstance(exc, LLMRelayError):
         return Problem(500, str(exc))
