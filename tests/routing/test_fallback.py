@@ -139,6 +139,22 @@ async def test_circuit_opens_skips_then_half_opens_and_closes(fakes, make_relay)
     assert relay.breaker.state("anthropic", "claude-3-5-sonnet-20241022") == "closed"
 
 
+async def test_one_requests_own_retries_count_once_toward_opening_a_circuit(fakes, make_relay):
+    """Three 529s in one request (its try and two retries) are one request that found the link overloaded: the
+    circuit stays closed for everyone else; three requests that each fail open it."""
+    relay = make_relay(breaker_threshold=3, breaker_cooldown=30, max_retries=2, retry_after_cap=0)
+    relay.executor._sleep = lambda seconds: asyncio.sleep(0)  # no backoff waits in a test
+    fakes["anthropic"].script(faults.overloaded(times=3))
+    r = await relay.chat("general-agent", "Hi")
+    assert [a.status for a in r.attempts] == ["failed", "failed", "failed", "success"] and r.provider == "openai"
+    assert relay.breaker.state("anthropic", "claude-3-5-sonnet-20241022") == "closed"
+    assert (await relay.chat("general-agent", "Hi")).provider == "anthropic"
+    fakes["anthropic"].script(faults.overloaded(times=9))
+    for _ in range(3):
+        assert (await relay.chat("general-agent", "Hi")).provider == "openai"
+    assert relay.breaker.state("anthropic", "claude-3-5-sonnet-20241022") == "open"
+
+
 async def test_the_overall_deadline_bounds_the_whole_chain(fakes, make_relay):
     fakes["anthropic"].script(faults.hang(30))
     relay = make_relay(request_deadline=0.8, first_token_timeout=30)

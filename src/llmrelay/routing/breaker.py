@@ -1,12 +1,14 @@
 """A circuit breaker per provider+model, so a dead link stops costing every request a timeout.
 
-closed ──(N consecutive provider-fault failures)──▶ open ──(cooldown elapsed)──▶ half-open
+closed ──(N consecutive failing requests)─────────▶ open ──(cooldown elapsed)──▶ half-open
   ▲                                                   ▲                              │
   └──────────────(the probe succeeds)─────────────────┼──────────(one probe)─────────┘
                                                       └──────(the probe fails)
 
 Only failures that say something about the provider count (see `ErrorKind.provider_fault`):
-a request that is too long or filtered says nothing about the link's health.  In half-open
+a request that is too long or filtered says nothing about the link's health.  A request's own retries of a
+link count once: three 529s in one request are one request that found the link overloaded, not three, and
+must not close the link to every other caller for the cooldown.  In half-open
 exactly one request goes through as the probe; the others are skipped until it reports.
 State is per process (each worker learns on its own), which is what a breaker needs: it
 reacts within `threshold` requests wherever it runs.
@@ -29,6 +31,8 @@ class _Circuit:
     failures: int = 0
     opened_at: float | None = None
     probing: bool = False
+    last_request: int | None = None
+    """The request whose failure was counted last (its retries are not counted again)."""
 
 
 class CircuitBreaker:
@@ -73,10 +77,14 @@ class CircuitBreaker:
         with self._lock:
             self._circuits.pop((provider, model), None)
 
-    def failure(self, provider: str, model: str) -> None:
+    def failure(self, provider: str, model: str, request: int | None = None) -> None:
+        """A call failed for the provider's sake.  `request` identifies the request it belongs to: a retry
+        within the request that failed last is not counted again (None: always counted)."""
         with self._lock:
             c = self._circuits.setdefault((provider, model), _Circuit())
-            c.failures += 1
+            if request is None or request != c.last_request:
+                c.failures += 1
+                c.last_request = request
             if c.probing or c.failures >= self.threshold:
                 c.opened_at = self._clock()
             c.probing = False

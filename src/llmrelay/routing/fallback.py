@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import random
 import time
@@ -78,6 +79,7 @@ Call = Callable[[Provider, Any], Awaitable[tuple[Any, Usage]]]
 link's model) -> (what it returned, its usage).  Raises `ProviderError`."""
 
 ExecEvent = OutputEvent | AttemptEvent | Outcome
+_TOKENS = itertools.count(1)
 
 
 @dataclass(slots=True)
@@ -102,6 +104,8 @@ class _Run:
         """(need, reason) of each link skipped because it cannot take the request."""
         self._observer = observer
         self.on_commit = on_commit
+        self.token = next(_TOKENS)
+        """This request, to the breaker (its retries of a link count once)."""
 
     def record(self, link: Link, index: int, status: AttemptStatus, *, t0: float | None = None,
                started: float | None = None, live: Live | None = None, kind: ErrorKind | None = None,
@@ -233,7 +237,7 @@ class FallbackExecutor:
                                             provider=link.provider, model=link.model)
                 except Exception as exc:
                     err = exc if isinstance(exc, ProviderError) else _unexpected(link, exc)
-                    self._breaker_after(link, err)
+                    self._breaker_after(link, err, run)
                     yield AttemptEvent(run.record(link, index, "failed", t0=t0, started=started, live=live,
                                                   kind=err.kind, message=err.message, images=images))
                     if live.committed:  # text is out: no going back, no going elsewhere
@@ -262,9 +266,9 @@ class FallbackExecutor:
         error = _all_failed(run.attempts, fatal, run.unfit)
         yield Outcome(run.attempts, error=error) if call is None else Walked(run.attempts, error=error)
 
-    def _breaker_after(self, link: Link, err: ProviderError) -> None:
+    def _breaker_after(self, link: Link, err: ProviderError, run: _Run) -> None:
         if err.kind.provider_fault:
-            self.breaker.failure(link.provider, link.model)
+            self.breaker.failure(link.provider, link.model, run.token)
         else:
             self.breaker.release(link.provider, link.model)
 
