@@ -77,3 +77,42 @@ async def test_migration_0005_backfills_which_attempts_were_first_on_their_provi
     assert [(r[0], r[1], r[2], bool(r[3]), bool(r[4])) for r in rows] == [
         ("r1", 1, "claude", True, True), ("r1", 2, "claude", False, False), ("r1", 3, "gpt-4o", True, True),
         ("r1", 4, "gpt-4o-mini", False, True), ("r2", 1, "gpt-4o", True, True)]
+
+
+def test_replicas_that_start_together_on_one_postgresql_migrate_once(pg_database):
+    """Four `llmrelay db upgrade` processes at once on an empty PostgreSQL database (replicas starting
+    together): one migrates, the others wait for its advisory lock and find the schema current."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    from tests.dbfixtures import _admin, _run
+
+    name = f"llmrelay_replicas_{uuid.uuid4().hex[:8]}"
+    _run(_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        url = pg_database.rsplit("/", 1)[0] + "/" + name
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("LLMRELAY_")},
+               "LLMRELAY_DATABASE_URL": url}
+        procs = [subprocess.Popen([sys.executable, "-m", "llmrelay", "db", "upgrade"], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+        assert all(code == 0 for code, _ in results), results
+
+        async def revision():
+            engine = make_engine(url)
+            try:
+                return await current(engine)
+            finally:
+                await engine.dispose()
+
+        found = []
+
+        async def keep():
+            found.append(await revision())
+
+        _run(keep())
+        assert found == [head()]
+    finally:
+        _run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
