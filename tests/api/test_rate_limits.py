@@ -81,3 +81,18 @@ class TestSharedThroughRedis:
             for c in clients:
                 await c.aclose()
         assert codes == [200, 200, 200, 200, 429, 429]
+
+
+class TestWhenRedisDoesNotAnswer:
+    @pytest.fixture
+    def settings_overrides(self):
+        return {"rate_rpm": 2, "rate_tpm": 0, "redis_url": "redis://127.0.0.1:1/0"}  # nothing listens there
+
+    async def test_limits_degrade_to_this_process_and_say_so(self, app, client, keys, caplog):
+        codes = [(await client.post("/api/ai/agents", headers=keys.auth("alice"), json=ASK)).status_code
+                 for _ in range(3)]
+        assert codes == [200, 200, 429]  # served, and still limited: by this process's own counters
+        said = [r.getMessage() for r in caplog.records if r.name == "llmrelay.limits"]
+        assert len(said) == 1 and "Redis does not answer" in said[0]  # once, not per request
+        metrics = (await client.get("/metrics")).text
+        assert "llmrelay_rate_limits_degraded 1.0" in metrics

@@ -11,19 +11,28 @@ worker, instance and CLI run.  A request is counted when it is admitted; its tok
 ended (they are not known before), so a user over the token budget is refused from the next
 request on.  Both are sliding-window counters: constant memory per user, whatever the traffic.
 A request without a principal (the Python API's local caller) is not limited.
+
+When Redis does not answer, the limits degrade to this process's own counters rather than refuse or fail
+requests: said once in the log (and again when Redis is back), shown by `degraded` (the /metrics gauge
+`llmrelay_rate_limits_degraded`); Redis is tried again every `retry_seconds`.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from ..types import Principal, RateLimited
+
+log = logging.getLogger("llmrelay.limits")
+T = TypeVar("T")
 
 
 class Guard(Protocol):
@@ -35,12 +44,41 @@ class Guard(Protocol):
 
 
 class RateLimits:
-    def __init__(self, rpm: int = 0, tpm: int = 0, redis_url: str | None = None) -> None:
+    def __init__(self, rpm: int = 0, tpm: int = 0, redis_url: str | None = None, retry_seconds: float = 10.0) -> None:
         self.default_rpm = rpm
         self.default_tpm = tpm
         self.storage: Storage = RedisStorage("async+" + redis_url) if redis_url else MemoryStorage()
         self.limiter = SlidingWindowCounterRateLimiter(self.storage)
+        self.shared = redis_url is not None
+        self.retry_seconds = retry_seconds
+        self._local = SlidingWindowCounterRateLimiter(MemoryStorage()) if self.shared else self.limiter
+        self._down_since: float | None = None
         self._items: dict[int, RateLimitItem] = {}
+
+    @property
+    def degraded(self) -> bool:
+        """Redis is configured but not answering: each process counts on its own."""
+        return self._down_since is not None
+
+    async def _use(self, call: Callable[[SlidingWindowCounterRateLimiter], Awaitable[T]]) -> T:
+        """`call` on the shared limiter, or on this process's own while Redis does not answer."""
+        if not self.shared:
+            return await call(self.limiter)
+        down = self._down_since
+        if down is not None and time.monotonic() - down < self.retry_seconds:
+            return await call(self._local)
+        try:
+            result = await call(self.limiter)
+        except Exception as exc:  # Redis is down: count here rather than fail the request
+            if down is None:
+                log.warning("rate limits: Redis does not answer (%s); each process counts on its own until it "
+                            "does", type(exc).__name__)
+            self._down_since = time.monotonic()
+            return await call(self._local)
+        if down is not None:
+            log.warning("rate limits: Redis answers again; limits are shared again")
+            self._down_since = None
+        return result
 
     def _item(self, per_minute: int) -> RateLimitItem:
         item = self._items.get(per_minute)
@@ -49,22 +87,27 @@ class RateLimits:
         return item
 
     async def _retry_after(self, item: RateLimitItem, *ids: str) -> int:
-        stats = await self.limiter.get_window_stats(item, *ids)
+        stats: Any = await self._use(lambda limiter: limiter.get_window_stats(item, *ids))
         return max(1, math.ceil(stats.reset_time - time.time()))
 
     async def admit(self, who: Principal) -> None:
         """Count one request; `RateLimited` (which limit, seconds to wait) when over."""
         rpm = who.rpm_limit if who.rpm_limit is not None else self.default_rpm
-        if rpm and not await self.limiter.hit(self._item(rpm), "rpm", who.user_id):
-            raise RateLimited("requests per minute", await self._retry_after(self._item(rpm), "rpm", who.user_id))
+        if rpm:
+            item = self._item(rpm)
+            if not await self._use(lambda limiter: limiter.hit(item, "rpm", who.user_id)):
+                raise RateLimited("requests per minute", await self._retry_after(item, "rpm", who.user_id))
         tpm = who.tpm_limit if who.tpm_limit is not None else self.default_tpm
-        if tpm and not await self.limiter.test(self._item(tpm), "tpm", who.user_id):
-            raise RateLimited("tokens per minute", await self._retry_after(self._item(tpm), "tpm", who.user_id))
+        if tpm:
+            item = self._item(tpm)
+            if not await self._use(lambda limiter: limiter.test(item, "tpm", who.user_id)):
+                raise RateLimited("tokens per minute", await self._retry_after(item, "tpm", who.user_id))
 
     async def spend(self, who: Principal, tokens: int) -> None:
         tpm = who.tpm_limit if who.tpm_limit is not None else self.default_tpm
         if tpm and tokens > 0:
-            await self.limiter.hit(self._item(tpm), "tpm", who.user_id, cost=min(tokens, tpm))
+            item = self._item(tpm)
+            await self._use(lambda limiter: limiter.hit(item, "tpm", who.user_id, cost=min(tokens, tpm)))
 
     async def check(self) -> bool:
         """Whether the counters' storage answers (readiness)."""

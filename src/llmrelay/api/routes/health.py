@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import text
 from starlette.responses import JSONResponse, Response
 
-from ..metrics import render, render_budgets
+from ..metrics import render, render_budgets, render_degraded
 
 log = logging.getLogger("llmrelay.api")
 router = APIRouter(tags=["operations"])
@@ -34,7 +34,9 @@ async def readyz(request: Request) -> Response:
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(request: Request) -> Response:
     body, ctype = render()
-    budgets = request.app.state.relay.budgets
+    relay = request.app.state.relay
+    body += render_degraded(getattr(relay.guard, "degraded", False))
+    budgets = relay.budgets
     if budgets is not None:
         try:
             async with asyncio.timeout(2):
