@@ -7,6 +7,7 @@
     │   └── UnknownModel       a model name nobody serves
     ├── RateLimited            the caller is over a rate limit (`retry_after` seconds)
     ├── BudgetExceeded         a USD budget leaves no link of the chain able to serve
+    ├── BudgetUnavailable      a budget cannot be checked (its database does not answer)
     ├── ProviderError          one call to one provider/model failed; carries a `kind`
     └── AllLinksFailed         every link of a fallback chain failed or was skipped (in `types`,
                                beside the attempts it carries)
@@ -129,6 +130,16 @@ class BudgetExceeded(LLMRelayError):
         self.spent_usd = spent_usd
         self.limit_usd = limit_usd
         self.resets_at = resets_at
+
+
+class BudgetUnavailable(LLMRelayError):
+    """A budget applies to the request but cannot be checked: the database that holds its spend does not
+    answer and this process holds no lease that covers the request.  Served unchecked it could overspend."""
+
+    def __init__(self, budget: str, why: str) -> None:
+        super().__init__(f"budget {budget} cannot be checked now (its database does not answer: {why}); "
+                         f"retry shortly")
+        self.budget = budget
 
 
 class ProviderError(LLMRelayError):

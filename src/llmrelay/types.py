@@ -51,6 +51,7 @@ from .content import (
 )
 from .errors import (
     BudgetExceeded,
+    BudgetUnavailable,
     ConfigError,
     ErrorKind,
     InvalidRequest,
@@ -361,6 +362,7 @@ __all__ = [
     "AttemptEvent",
     "AttemptStatus",
     "BudgetExceeded",
+    "BudgetUnavailable",
     "ChainConfig",
     "ChatRequest",
     "ChatResponse",

@@ -263,3 +263,25 @@ async def test_the_ledgers_settled_past_is_summed_once_and_the_recent_rows_every
     grant = await store.take_lease(spec, start, end, Decimal(1), Decimal("0.1"), later + timedelta(minutes=5),
                                    now=later)
     assert grant.spent == Decimal("3.75") and grant.amount == Decimal("9.625")
+
+
+async def test_when_the_database_does_not_answer_the_lease_held_serves_and_none_means_503(started, ledger,
+                                                                                          monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from llmrelay.types import BudgetUnavailable
+
+    relay = started
+    await set_budget(relay, user_id="gina", agent_id=None, limit_usd=Decimal("10"))
+    gina = await relay.principal("gina")
+    assert (await relay.run(gina, "openai/gpt-4o", HELLO)).error is None  # a lease is held
+
+    async def down(*args, **kw):
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError("database down"))
+
+    monkeypatch.setattr(relay.budgets.store, "take_lease", down)
+    relay.budgets.lease_seconds = 0  # every request wants a new lease now
+    assert (await relay.run(gina, "openai/gpt-4o", HELLO)).error is None  # served from the one held
+    await set_budget(relay, user_id="hal", agent_id=None, limit_usd=Decimal("10"))
+    with pytest.raises(BudgetUnavailable, match="budget user:hal cannot be checked now"):
+        await relay.run(await relay.principal("hal"), "openai/gpt-4o", HELLO)  # none held: never unchecked

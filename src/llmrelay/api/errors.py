@@ -31,6 +31,7 @@ from starlette.types import Scope
 from ..types import (
     AllLinksFailed,
     BudgetExceeded,
+    BudgetUnavailable,
     InvalidRequest,
     LLMRelayError,
     RateLimited,
@@ -216,6 +217,9 @@ def as_problem(exc: Exception) -> Problem:
         return Problem(402, str(exc), code="budget-exceeded", extra={
             "budget": exc.budget, "spentUsd": money(exc.spent_usd), "limitUsd": money(exc.limit_usd),
             "resetsAt": exc.resets_at.isoformat()})
+    if isinstance(exc, BudgetUnavailable):
+        return Problem(503, str(exc), code="budget-unavailable", headers={"retry-after": "5"},
+                       extra={"budget": exc.budget})
     if isinstance(exc, RateLimited):
         return Problem(429, str(exc), code="rate-limit-exceeded", headers={"retry-after": str(exc.retry_after)})
     if isinstance(exc, InvalidRequest):

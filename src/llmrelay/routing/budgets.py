@@ -13,6 +13,9 @@ output, at the link's current price.  Then, against what the period has left:
   it is never counted as 0), and past the hard limit it is skipped in any case;
 - with no link left, `BudgetExceeded`: the budget, what it has spent, when it resets.
 
+When the database does not answer, a process goes on reserving on the lease it holds; without one that can
+take the request, `BudgetUnavailable` (the budget cannot be checked: 503, never served unchecked).
+
 The request then reserves the largest worst case among the links left, and settles to its exact cost when
 it ends.  Reservations are made on a **lease** (db/budgets.py): money of the period this process took
 from the database in one serialised transaction, a tenth of what was left or the worst case if more.  So
@@ -39,7 +42,7 @@ from typing import Any
 from ..db.budgets import ZERO, BudgetSpec, BudgetStore
 from ..db.types import quantize, utcnow
 from ..ledger.pricing import PriceBook
-from ..types import BudgetExceeded, Link, money
+from ..types import BudgetExceeded, BudgetUnavailable, Link, money
 from .periods import period_bounds
 
 log = logging.getLogger("llmrelay.budgets")
@@ -116,7 +119,8 @@ class BudgetStatus:
 class Budgets:
     def __init__(self, store: BudgetStore, prices: Callable[[], PriceBook], *, hold_seconds: float,
                  clock: Callable[[], datetime] = utcnow, share: Decimal = SHARE, refresh: float = 5.0,
-                 lease_seconds: float = 30.0, idle_seconds: float = 5.0, alert: Alert | None = None) -> None:
+                 lease_seconds: float = 30.0, idle_seconds: float = 5.0, alert: Alert | None = None,
+                 db_timeout: float = 5.0) -> None:
         self.store = store
         self.prices = prices
         self.hold = timedelta(seconds=hold_seconds)
@@ -127,6 +131,7 @@ class Budgets:
         """A lease in use is renewed this often (it then sees what every other process has spent)."""
         self.idle_seconds = idle_seconds
         """A lease unused this long is given back."""
+        self.db_timeout = db_timeout
         self.alert = alert
         self._by_scope: dict[str, BudgetSpec] = {}
         self._loaded_at: float | None = None
@@ -304,12 +309,25 @@ class Budgets:
             if (lease is not None and lease.taken >= asked and lease.spec is spec and lease.start == start
                     and (lease.left >= need or lease.short)):
                 return lease  # taken meanwhile by another request of this process
-            retire = None
-            if lease is not None:
+            old, retire = lease, None
+            if old is not None:  # no request may reserve on it while it is being given back
                 self._current.pop(spec.id, None)
-                retire = self._retire(lease, now)
-            grant = await self.store.take_lease(spec, start, end, need, self.share, now + self.hold, now=now,
-                                                retire=retire)
+                if old.id is not None:
+                    retire = (old.id, max(old.committed, ZERO), now + self.hold)
+            try:
+                async with asyncio.timeout(self.db_timeout):
+                    grant = await self.store.take_lease(spec, start, end, need, self.share, now + self.hold,
+                                                        now=now, retire=retire)
+            except Exception as exc:  # the database does not answer: what this process holds still counts
+                if old is not None:
+                    self._current[spec.id] = old
+                    if old.spec is spec and old.start == start and old.left >= need:
+                        log.warning("budget %s: no new lease (%s); serving from the one held", spec.scope,
+                                    type(exc).__name__)
+                        return old
+                raise BudgetUnavailable(spec.scope, type(exc).__name__) from exc
+            if old is not None:
+                self._retire(old, now)
             lease = _Lease(grant.lease_id, spec, start, end, grant.amount, grant.amount < need,
                            grant.spent + grant.reserved, time.monotonic())
             self._current[spec.id] = lease
@@ -328,7 +346,8 @@ class Budgets:
         lease.retired = True
         if lease.id is None:
             return None
-        if lease.inflight:
+        if lease.inflight:  # what they settle to is written to the lease by the sweeper
+            lease.dirty = True
             self._retired.append(lease)
         return lease.id, max(lease.committed, ZERO), now + self.hold
 
