@@ -13,6 +13,9 @@ reads the same window, even when the range is "the last 24 hours".
 
 Beside the window, the page shows the budgets the viewer may see (an admin: all; a user: those on them)
 as they stand in their current period, computed here (`budget_views`) and rendered by the template.
+An admin also gets the "Set a budget" form (`static/budgets.js`, which saves through `PUT` and `DELETE
+/api/ai/budgets`): the template is given the users and agents to choose from, and the page's config carries
+each budget as the API takes it (`budgetSpecs`, by scope) for the cards' "Edit" buttons.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -190,6 +194,8 @@ class BudgetView:
     mark: str
     resets_on: str
     resets_at: str
+    spec: dict[str, Any]
+    """The budget as `PUT /api/ai/budgets` takes it (what an admin's "Edit" starts from)."""
 
 
 def budget_view(status: BudgetStatus, names: Mapping[str, str]) -> BudgetView:
@@ -204,7 +210,15 @@ def budget_view(status: BudgetStatus, names: Mapping[str, str]) -> BudgetView:
         spec.scope, owner, period, status.level, label, hint, usd(status.spent), exact(status.spent),
         usd(spec.soft_usd), exact(spec.soft_usd), usd(spec.limit_usd), exact(spec.limit_usd),
         usd(status.reserved) if status.reserved > 0 else None, _percent(status.spent, spec.limit_usd),
-        _percent(spec.soft_usd, spec.limit_usd), f"{status.end:%Y-%m-%d}", _stamp(status.end))
+        _percent(spec.soft_usd, spec.limit_usd), f"{status.end:%Y-%m-%d}", _stamp(status.end), edit_spec(status))
+
+
+def edit_spec(status: BudgetStatus) -> dict[str, Any]:
+    """The budget's fields by their API names, the limit as its exact decimal text (never a float)."""
+    spec = status.spec
+    return {"userId": spec.user_id, "agentId": spec.agent_id, "limitUsd": exact(spec.limit_usd),
+            "period": spec.period, "resetDay": spec.reset_day, "softPercent": spec.soft_percent,
+            "unpriced": spec.unpriced, "webhookUrl": spec.webhook_url}
 
 
 async def budget_views(request: Request, user: PageUser, names: Mapping[str, str]) -> list[BudgetView] | None:
@@ -231,5 +245,8 @@ async def usage_page(request: Request, user: PageUser) -> Response:
     config = {"apiQuery": view.api_query(), "from": _stamp(view.start), "to": _stamp(view.end),
               "pageSize": PAGE_SIZE, "isAdmin": user.is_admin, "userNames": users}
     budgets = await budget_views(request, user, users or {user.user_id: user.name})
+    if user.is_admin and budgets is not None:  # the editor's starting points (webhook URLs: admins only)
+        config["budgetSpecs"] = {b.scope: b.spec for b in budgets}
     return render(request, "usage.html", view=view, presets=PRESETS, agents=agents, providers=known_providers(),
-                  users=users, config=config, budgets=budgets)
+                  users=users, config=config, budgets=budgets,
+                  budget_agents=sorted(relay.agents) if user.is_admin else [], budget_periods=PERIODS)
