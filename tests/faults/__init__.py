@@ -1,0 +1,1 @@
+"""The fault matrix: every provider x every fault x plain/streaming, through `/v1/chat/completions`."""
