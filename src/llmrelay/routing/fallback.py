@@ -6,6 +6,10 @@ on to the next link on any failure that `ProviderError.falls_through`.  A failur
 happen identically everywhere (`bad_request`) ends the request at once.  One deadline covers
 the whole request; the time to first token is bounded per attempt.
 
+An answer with nothing in it (no text, tool call or reasoning, and not cut short by `max_tokens`) or one
+the provider filtered counts as a failure of its link when another link could still answer: the chain goes
+on (the last link's answer is returned as it is).
+
 Streaming falls back transparently for as long as no output (text, a tool call, reasoning) has
 reached the caller: events that come before it (usage, an empty finish) are held back.  Once output
 is out, a failure ends the stream with that error and the output already sent is kept.
@@ -232,9 +236,13 @@ class FallbackExecutor:
                                 yield event
                     else:  # a plain coroutine: no generator machinery on the busiest path
                         await self._call(link, asked, live, run)
-                    if live.finish == "content_filter" and not live.committed and not last:
-                        raise ProviderError(ErrorKind.CONTENT_FILTERED, "the provider filtered or refused the answer",
-                                            provider=link.provider, model=link.model)
+                    if not live.committed and not last and call is None:
+                        if live.finish == "content_filter":
+                            raise ProviderError(ErrorKind.CONTENT_FILTERED, "the provider filtered or refused the "
+                                                "answer", provider=link.provider, model=link.model)
+                        if live.empty():  # a 200 with nothing in it: the next link may do better
+                            raise ProviderError(ErrorKind.SERVER_ERROR, "the provider answered with no content",
+                                                provider=link.provider, model=link.model)
                 except Exception as exc:
                     err = exc if isinstance(exc, ProviderError) else _unexpected(link, exc)
                     self._breaker_after(link, err, run)

@@ -74,6 +74,15 @@ class Live:
             block[1] = event.signature or block[1]
             block[2] = event.redacted or block[2]
 
+    def empty(self) -> bool:
+        """Nothing came back: no text, no tool call, no reasoning, and not for want of tokens."""
+        if self.finish == "length" or any(self.parts):
+            return False
+        done = self.done
+        if done is not None:
+            return not (done.text or done.tool_calls or done.reasoning)
+        return not (self.calls or self.thoughts)
+
     @property
     def tool_calls(self) -> int:
         if self.done is not None:
