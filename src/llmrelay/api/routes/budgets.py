@@ -119,7 +119,7 @@ class BudgetOut(BaseModel):
     softPercent: int
     softUsd: str
     unpriced: Literal["refuse", "allow"]
-    webhookUrl: str | None
+    webhookUrl: str | None = Field(description="Admins only (null for anyone else: it often carries a token)")
     createdAt: str | None
     updatedAt: str | None
     periodStart: str
@@ -193,7 +193,11 @@ async def list_budgets(user: CurrentUser, relay: RelayDep, userId: str | None = 
         userId = user.user_id
     specs = [s for s in specs if (userId is None or s.user_id == userId)
              and (agentId is None or s.agent_id == agentId)]
-    return _json({"budgets": [s.to_dict() for s in await budgets.status(specs)]})
+    found = [s.to_dict() for s in await budgets.status(specs)]
+    if not user.is_admin:  # the webhook URL is admin data (it often carries a token), as on the usage page
+        for b in found:
+            b["webhookUrl"] = None
+    return _json({"budgets": found})
 
 
 @router.put(
