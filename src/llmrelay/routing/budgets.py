@@ -326,8 +326,8 @@ class Budgets:
                                     type(exc).__name__)
                         return old
                 raise BudgetUnavailable(spec.scope, type(exc).__name__) from exc
-            if old is not None:
-                self._retire(old, now)
+            if old is not None:  # requests that ended meanwhile changed what it holds: written again later
+                self._retire(old, now, written=retire[1] if retire is not None else None)
             lease = _Lease(grant.lease_id, spec, start, end, grant.amount, grant.amount < need,
                            grant.spent + grant.reserved, time.monotonic())
             self._current[spec.id] = lease
@@ -341,13 +341,15 @@ class Budgets:
         return (lease is not None and lease.spec is spec and lease.start == start
                 and time.monotonic() - lease.taken < self.lease_seconds and (lease.left >= need or lease.short))
 
-    def _retire(self, lease: _Lease, now: datetime) -> tuple[str, Decimal, datetime] | None:
-        """Mark `lease` done with; what `take_lease`/`store.retire` shrink it to."""
+    def _retire(self, lease: _Lease, now: datetime,
+                written: Decimal | None = None) -> tuple[str, Decimal, datetime] | None:
+        """Mark `lease` done with; what `take_lease`/`store.retire` shrink it to.  `written`: what it was
+        already shrunk to, if that was done while requests could still end."""
         lease.retired = True
         if lease.id is None:
             return None
-        if lease.inflight:  # what they settle to is written to the lease by the sweeper
-            lease.dirty = True
+        if lease.inflight or (written is not None and written != max(lease.committed, ZERO)):
+            lease.dirty = True  # what its requests settle to is written to the lease by the sweeper
             self._retired.append(lease)
         return lease.id, max(lease.committed, ZERO), now + self.hold
 
