@@ -34,7 +34,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -43,6 +42,7 @@ from ..db.budgets import ZERO, BudgetSpec, BudgetStore
 from ..db.types import quantize, utcnow
 from ..ledger.pricing import PriceBook
 from ..types import BudgetExceeded, BudgetUnavailable, Link, money
+from .budget_state import BudgetStatus, Lease, Ticket
 from .periods import period_bounds
 
 log = logging.getLogger("llmrelay.budgets")
@@ -56,64 +56,6 @@ _MISSING = object()
 Alert = Callable[[str, BudgetSpec, str, datetime, datetime, Decimal], Awaitable[None]]
 """Told when a period first crosses a threshold (in any process): (the event's id, the budget, `soft` or
 `hard`, the period's start and end, what it had spent and reserved)."""
-
-
-@dataclass(slots=True, eq=False)
-class _Lease:
-    id: str | None
-    spec: BudgetSpec
-    start: datetime
-    end: datetime
-    granted: Decimal
-    short: bool
-    """The period had less left than was asked: what this lease lacks, no other lease would give."""
-    seen: Decimal
-    """What the period had spent and others held when the lease was taken."""
-    taken: float
-    committed: Decimal = ZERO
-    inflight: int = 0
-    used_at: float = 0.0
-    retired: bool = False
-    dirty: bool = False
-
-    @property
-    def left(self) -> Decimal:
-        return self.granted - self.committed
-
-
-@dataclass(slots=True)
-class Ticket:
-    """What `admit` decided for one request: the links to skip (index -> reason), whether that downgraded
-    it, the leases holding its reservation (ids for the ledger rows) and what each holds."""
-
-    skip: dict[int, str]
-    downgraded: bool
-    leases: tuple[str, ...]
-    holds: list[tuple[_Lease, Decimal]] = field(default_factory=list)
-    settled: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetStatus:
-    """A budget's current period: spent (ledger), reserved (leases), where that stands."""
-
-    spec: BudgetSpec
-    start: datetime
-    end: datetime
-    spent: Decimal
-    reserved: Decimal
-
-    @property
-    def level(self) -> str:
-        """Where what the ledger has stands: `ok`, `soft` (past the soft threshold), `hard` (at the limit).
-        Money reserved for requests in flight, or set aside by a process for the next ones, is not spent."""
-        if self.spent >= self.spec.limit_usd:
-            return "hard"
-        return "soft" if self.spent >= self.spec.soft_usd else "ok"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.spec.to_dict(), "periodStart": self.start.isoformat(), "resetsAt": self.end.isoformat(),
-                "spentUsd": money(self.spent), "reservedUsd": money(self.reserved), "level": self.level}
 
 
 class Budgets:
@@ -136,8 +78,8 @@ class Budgets:
         self._by_scope: dict[str, BudgetSpec] = {}
         self._loaded_at: float | None = None
         self._reloading: asyncio.Task | None = None
-        self._current: dict[str, _Lease] = {}
-        self._retired: list[_Lease] = []
+        self._current: dict[str, Lease] = {}
+        self._retired: list[Lease] = []
         self._locks: dict[str, asyncio.Lock] = {}
         self._sweeper: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -241,7 +183,7 @@ class Budgets:
             ticket.holds.append((lease, hold))
         return ticket
 
-    def _skips(self, leases: list[_Lease], links: Sequence[Link],
+    def _skips(self, leases: list[Lease], links: Sequence[Link],
                worst: list[Decimal | None]) -> tuple[dict[int, str], bool, set[str]]:
         """(index -> reason of each link to skip, whether a lease ran short where more might be had, the
         budgets whose hard limit holds some link back)."""
@@ -283,7 +225,7 @@ class Budgets:
 
     # -- leases -------------------------------------------------------------------------------------
 
-    def _ready(self, spec: BudgetSpec, need: Decimal) -> _Lease | None:
+    def _ready(self, spec: BudgetSpec, need: Decimal) -> Lease | None:
         """This process's lease of `spec`, when it can take a request of worst case `need` as it is (the
         busy path: no period arithmetic, no await)."""
         lease = self._current.get(spec.id)
@@ -294,7 +236,7 @@ class Budgets:
                 return lease
         return None
 
-    async def _lease(self, spec: BudgetSpec, need: Decimal, force: bool) -> _Lease:
+    async def _lease(self, spec: BudgetSpec, need: Decimal, force: bool) -> Lease:
         now = self.clock()
         start, end = period_bounds(spec.period, now, spec.reset_day)
         lease = self._current.get(spec.id)
@@ -328,7 +270,7 @@ class Budgets:
                 raise BudgetUnavailable(spec.scope, type(exc).__name__) from exc
             if old is not None:  # requests that ended meanwhile changed what it holds: written again later
                 self._retire(old, now, written=retire[1] if retire is not None else None)
-            lease = _Lease(grant.lease_id, spec, start, end, grant.amount, grant.amount < need,
+            lease = Lease(grant.lease_id, spec, start, end, grant.amount, grant.amount < need,
                            grant.spent + grant.reserved, time.monotonic())
             self._current[spec.id] = lease
         if lease.seen >= spec.soft_usd:
@@ -337,11 +279,11 @@ class Budgets:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), name="llmrelay-budget-leases")
         return lease
 
-    def _usable(self, lease: _Lease | None, spec: BudgetSpec, start: datetime, need: Decimal) -> bool:
+    def _usable(self, lease: Lease | None, spec: BudgetSpec, start: datetime, need: Decimal) -> bool:
         return (lease is not None and lease.spec is spec and lease.start == start
                 and time.monotonic() - lease.taken < self.lease_seconds and (lease.left >= need or lease.short))
 
-    def _retire(self, lease: _Lease, now: datetime,
+    def _retire(self, lease: Lease, now: datetime,
                 written: Decimal | None = None) -> tuple[str, Decimal, datetime] | None:
         """Mark `lease` done with; what `take_lease`/`store.retire` shrink it to.  `written`: what it was
         already shrunk to, if that was done while requests could still end."""
@@ -409,7 +351,7 @@ class Budgets:
             out.append(BudgetStatus(spec, start, end, spent, reserved))
         return out
 
-    async def _cross(self, lease: _Lease, level: str) -> None:
+    async def _cross(self, lease: Lease, level: str) -> None:
         if self.alert is None:
             return
         spec = lease.spec
