@@ -18,8 +18,8 @@ from llmrelay.db.engine import async_url, display_url, make_engine
 from llmrelay.db.migrate import upgrade
 
 PG_ADMIN = os.environ.get("LLMRELAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-TABLES = ("budget_events", "budget_leases", "budgets", "ai_model_usage", "ai_model_config", "messages", "conversations",
-          "api_keys", "users")
+TABLES = ("audit_log", "budget_events", "budget_leases", "budgets", "ai_model_usage", "ai_model_config", "messages",
+          "conversations", "api_keys", "users")
 
 
 def _run(coro) -> None:

@@ -84,6 +84,7 @@ ROUTES: dict[tuple[str, str], Door] = {
     ("PUT", "/api/ai/budgets"): _api("/api/ai/budgets", 403, {"agentId": "general-agent", "limitUsd": "5"},
                                      admin_only=True),
     ("DELETE", "/api/ai/budgets"): _api("/api/ai/budgets?agentId=general-agent", 403, admin_only=True),
+    ("GET", "/api/ai/audit"): _api("/api/ai/audit", 403, admin_only=True),
     ("GET", "/api/ai/models"): _api("/api/ai/models"),
     ("GET", "/api/ai/providers"): _api("/api/ai/providers"),
     # /v1, OpenAI's shape

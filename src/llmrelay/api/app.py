@@ -24,6 +24,7 @@ from .middleware import ServiceMiddleware
 from .routes import (
     agents,
     anthropic_compat,
+    audit,
     budgets,
     catalog,
     config,
@@ -84,7 +85,7 @@ def create_app(settings: Settings | None = None, *, relay: Relay | None = None, 
     app.state.relay = relay
     errors.install(app)
     for module in (health, agents, conversations, config, usage, budgets, catalog, openai_compat, anthropic_compat,
-                   responses, embeddings):
+                   responses, embeddings, audit):
         app.include_router(module.router)
     web.install(app)
     app.include_router(openai_compat.unmatched)  # last: every other /v1 path, answered in OpenAI's shape

@@ -17,6 +17,7 @@ from rich.table import Table
 from sqlalchemy import or_, select
 
 from ..config import load_settings
+from ..db.audit import Action, cli_actor
 from ..db.budgets import scope_of
 from ..db.models import User
 from ..relay import Relay
@@ -88,7 +89,9 @@ def budgets_set(
             if agent is not None and agent not in relay.agents:
                 raise fail(f"--agent: unknown agent {agent!r} (known: {', '.join(sorted(relay.agents))})")
             user_id = await _user_id(relay, user) if user is not None else None
-            spec = await relay.budgets.store.put(body.model_copy(update={"userId": user_id}).spec())
+            wanted = body.model_copy(update={"userId": user_id}).spec()
+            audit = Action(cli_actor(), "budget.set", wanted.scope, wanted.audited())
+            spec = await relay.budgets.store.put(wanted, audit)
             return (await relay.budgets.status([spec]))[0].to_dict()
 
     status = asyncio.run(go())
@@ -136,7 +139,7 @@ def budgets_clear(
         async with Relay(load_settings()) as relay:
             assert relay.budgets is not None
             scope = scope_of(await _user_id(relay, user) if user is not None else None, agent)
-            if not await relay.budgets.store.delete(scope):
+            if not await relay.budgets.store.delete(scope, Action(cli_actor(), "budget.clear", scope)):
                 raise fail(f"no budget on {scope_of(user, agent)} (see `llmrelay budgets list`)", 1)
             return scope
 

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..config import load_settings
+from ..db.audit import cli_actor, record
 from ..db.engine import display_url, make_engine
 from ..db.migrate import current, head, upgrade
 from ..ledger import Ledger
@@ -83,6 +84,17 @@ async def _with_ledger(fn):
         await ledger.aclose()
 
 
+_AUDITED_MODELS = 200
+"""A sync's audit row names at most this many of the models whose price it added (with their prices)."""
+
+
+def _per_million(price: Price) -> dict[str, Decimal | None]:
+    """A price's new values as an audit row keeps them: USD per 1M tokens."""
+    v = price.per_million_view()
+    return {"input": v["input"], "output": v["output"], "cachedInput": v["cached_input"],
+            "cacheWrite": v["cache_write"]}
+
+
 def _m(v: Decimal | None) -> str:
     return "—" if v is None else f"{v.normalize():f}"
 
@@ -137,6 +149,7 @@ def pricing_set(
     async def go(ledger: Ledger) -> None:
         async with ledger.sessions() as s, s.begin():
             await add_prices(s, [price])
+            await record(s, cli_actor(), "price.set", f"{provider}/{price.model}", _per_million(price))
 
     asyncio.run(_with_ledger(go))
     v = price.per_million_view()
@@ -167,9 +180,13 @@ def pricing_sync(
             return None
         async with ledger.sessions() as s, s.begin():
             book = await load_price_book(s)
-            return await sync_prices(s, book, provider,
-                                     ((e.model, e.prompt, e.completion, e.cache_read, e.cache_write)
-                                      for e in entries), provider)
+            report = await sync_prices(s, book, provider,
+                                       ((e.model, e.prompt, e.completion, e.cache_read, e.cache_write)
+                                        for e in entries), provider)
+            await record(s, cli_actor(), "price.sync", provider,
+                         {"added": len(report.added), "unchanged": report.unchanged, "unknown": len(report.unknown),
+                          "models": {p.model: _per_million(p) for p in report.added[:_AUDITED_MODELS]}})
+            return report
 
     try:
         report = asyncio.run(_with_ledger(go))

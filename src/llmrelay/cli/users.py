@@ -19,6 +19,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from ..config import load_settings
+from ..db.audit import cli_actor, record
 from ..db.models import ApiKey, User
 from ..db.users import PREFIX_LEN, create_key, create_user, list_keys, revoke_key, user_by_name
 from ..ledger import Ledger
@@ -65,7 +66,10 @@ def users_add(
 
     async def go(ledger: Ledger) -> User:
         async with ledger.sessions() as s, s.begin():
-            return await create_user(s, name, is_admin=admin, rpm_limit=rpm, tpm_limit=tpm)
+            made = await create_user(s, name, is_admin=admin, rpm_limit=rpm, tpm_limit=tpm)
+            await record(s, cli_actor(), "user.add", made.name,
+                         {"id": made.id, "admin": made.is_admin, "rpmLimit": rpm, "tpmLimit": tpm})
+            return made
 
     user = asyncio.run(_with_ledger(go))
     role = "admin" if user.is_admin else "user"
@@ -112,6 +116,7 @@ def keys_create(
         async with ledger.sessions() as s, s.begin():
             owner = await _user(s, user)
             key, row = await create_key(s, owner, label.strip() if label else None)
+            await record(s, cli_actor(), "key.create", row.prefix, {"user": owner.name, "label": row.name})
             return key, row.prefix
 
     key, prefix = asyncio.run(_with_ledger(go))
@@ -157,6 +162,8 @@ def keys_revoke(prefix: str = typer.Argument(..., help=f"The key's prefix as `ke
         async with ledger.sessions() as s, s.begin():
             key = await revoke_key(s, prefix)
             owner = await s.get(User, key.user_id)
+            await record(s, cli_actor(), "key.revoke", key.prefix,
+                         {"user": owner.name if owner else key.user_id, "label": key.name})
             return key.prefix, owner.name if owner else key.user_id, key.name
 
     found, owner, label = asyncio.run(_with_ledger(go))

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..types import money
+from .audit import Action, record_action, safe_url
 from .models import AIModelUsage, Budget, BudgetEvent, BudgetLease
 from .types import Money, quantize, utcnow
 
@@ -64,6 +65,12 @@ class BudgetSpec:
                 "webhookUrl": self.webhook_url,
                 "createdAt": self.created_at.isoformat() if self.created_at else None,
                 "updatedAt": self.updated_at.isoformat() if self.updated_at else None}
+
+
+    def audited(self) -> dict[str, Any]:
+        """What an audit row keeps of it: its values, the webhook URL without its query or credentials."""
+        return {"limitUsd": money(self.limit_usd), "period": self.period, "resetDay": self.reset_day,
+                "softPercent": self.soft_percent, "unpriced": self.unpriced, "webhookUrl": safe_url(self.webhook_url)}
 
 
 def scope_of(user_id: str | None, agent_id: str | None) -> str:
@@ -116,8 +123,9 @@ class BudgetStore:
             rows = (await conn.execute(select(Budget).order_by(Budget.scope))).all()
         return [_spec(Budget(**row._mapping)) for row in rows]
 
-    async def put(self, spec: BudgetSpec) -> BudgetSpec:
-        """Create the budget of `spec.scope`, or change it (its id and creation time stay)."""
+    async def put(self, spec: BudgetSpec, audit: Action | None = None) -> BudgetSpec:
+        """Create the budget of `spec.scope`, or change it (its id and creation time stay); `audit` is
+        recorded in the same transaction."""
         now = utcnow()
         values = {"user_id": spec.user_id, "agent_id": spec.agent_id, "period": spec.period,
                   "reset_day": spec.reset_day, "limit_usd": spec.limit_usd, "soft_percent": spec.soft_percent,
@@ -132,10 +140,13 @@ class BudgetStore:
             else:
                 budget_id, created = found
                 await conn.execute(update(Budget).where(Budget.id == budget_id).values(**values))
+            if audit is not None:
+                await record_action(conn, audit)
         return BudgetSpec(budget_id, spec.user_id, spec.agent_id, spec.limit_usd, spec.period, spec.reset_day,
                           spec.soft_percent, spec.unpriced, spec.webhook_url, created, now)
 
-    async def delete(self, scope: str) -> bool:
+    async def delete(self, scope: str, audit: Action | None = None) -> bool:
+        """Remove the budget of `scope` (False: there was none); `audit` is recorded in the same transaction."""
         async with self.engine.begin() as conn:
             found = (await conn.execute(select(Budget.id).where(Budget.scope == scope))).scalar()
             if found is None:
@@ -143,6 +154,8 @@ class BudgetStore:
             await conn.execute(delete(BudgetLease).where(BudgetLease.budget_id == found))
             await conn.execute(delete(BudgetEvent).where(BudgetEvent.budget_id == found))
             await conn.execute(delete(Budget).where(Budget.id == found))
+            if audit is not None:
+                await record_action(conn, audit)
         return True
 
     # -- what a period spent and holds ------------------------------------------------------------

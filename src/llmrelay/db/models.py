@@ -265,3 +265,25 @@ class BudgetEvent(Base):
     spent_usd: Mapped[Decimal] = mapped_column(Money)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    """One admin action (`db/audit.py` writes it, in the transaction of the change it records): who did
+    what to what, with the new values.  Never a secret: a key is named by its prefix, a URL kept without
+    its query and credentials."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    """A user id (the API), or `cli:<os user>` (the command line)."""
+    action: Mapped[str] = mapped_column(String(32))
+    """`user.add`, `key.create`, `key.revoke`, `budget.set`, `budget.clear`, `price.set`, `price.sync`."""
+    target: Mapped[str] = mapped_column(String(300))
+    """What was acted on: a user name, a key's prefix, a budget's scope, `provider/model`, a provider."""
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    source: Mapped[str] = mapped_column(String(8))
+    """`cli` or `api`."""
+
+    __table_args__ = (Index("ix_audit_log_at", "at"), Index("ix_audit_log_action_at", "action", "at"))

@@ -36,6 +36,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
 from starlette.responses import Response
 
+from ...db.audit import Action
 from ...db.budgets import BudgetSpec, scope_of
 from ...db.users import user_exists
 from ...relay import Relay
@@ -216,7 +217,8 @@ async def put_budget(request: Request, user: CurrentUser, relay: RelayDep) -> Re
             if not await user_exists(s, body.userId):
                 raise Problem(404, f"no user with id {body.userId!r}", field="userId", code="unknown-user")
     budgets = _budgets(relay)
-    spec = await budgets.store.put(body.spec())
+    wanted = body.spec()
+    spec = await budgets.store.put(wanted, Action(user.user_id, "budget.set", wanted.scope, wanted.audited(), "api"))
     budgets.changed(spec, spec.scope)
     return _json((await budgets.status([spec]))[0].to_dict())
 
@@ -232,7 +234,7 @@ async def delete_budget(user: CurrentUser, relay: RelayDep, userId: str | None =
                       code="invalid-field")
     scope = scope_of(userId, agentId)
     budgets = _budgets(relay)
-    if not await budgets.store.delete(scope):
+    if not await budgets.store.delete(scope, Action(user.user_id, "budget.clear", scope, source="api")):
         raise Problem(404, f"no budget on {scope}", field="agentId" if agentId else "userId", code="unknown-budget")
     budgets.changed(None, scope)
     return Response(status_code=204)
