@@ -23,7 +23,7 @@ from llmrelay.db.users import create_key, create_user
 from llmrelay.testing import FakeServers
 
 HOOK = "https://hook-user:hook-pass@hooks.example.com/budget/in?token=HOOKSECRET123#frag"
-SAFE_HOOK = "https://hooks.example.com/budget/in"
+SAFE_HOOK = "https://hooks.example.com/…"
 HOOK_SECRETS = ("HOOKSECRET123", "hook-pass", "hook-user", "frag")
 
 
@@ -142,9 +142,10 @@ def test_cli_actor_is_the_os_user_or_unknown(monkeypatch):
     assert cli_actor() == "cli:unknown"
 
 
-def test_a_url_is_kept_without_credentials_query_or_fragment():
+def test_a_url_is_kept_without_credentials_path_query_or_fragment():
     assert safe_url(HOOK) == SAFE_HOOK
-    assert safe_url("http://[::1]:8080/h?x=1") == "http://[::1]:8080/h"
+    assert safe_url("http://[::1]:8080/h?x=1") == "http://[::1]:8080/…"
+    assert safe_url("https://hooks.slack.com/services/T0/B0/SECRETTOKEN") == "https://hooks.slack.com/…"
     assert safe_url(None) is None
 
 

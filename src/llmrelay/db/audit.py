@@ -53,12 +53,12 @@ def cli_actor() -> str:
 
 
 def safe_url(url: str | None) -> str | None:
-    """`url` as an audit row may keep it: scheme, host, port and path; no query, fragment or credentials
-    (where webhook tokens usually ride)."""
+    """`url` as an audit row may keep it: scheme, host and port, and `/…` for a path.  No path, query, fragment or
+    credentials: webhook tokens ride in any of them (Slack and Discord put theirs in the path)."""
     if url is None:
         return None
     parts = urlsplit(without_credentials(url))
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    return urlunsplit((parts.scheme, parts.netloc, "/…" if parts.path not in ("", "/") else parts.path, "", ""))
 
 
 def _clean(value: Any) -> Any:
