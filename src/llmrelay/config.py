@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     """Requests per minute per user (0: unlimited); a user's own limit overrides it."""
     rate_tpm: int = Field(2_000_000, ge=0, le=10_000_000_000, validation_alias=_env("LLMRELAY_RATE_TPM"))
     """Tokens per minute per user (0: unlimited); a user's own limit overrides it."""
+    max_streams: int = Field(64, ge=0, le=1_000_000, validation_alias=_env("LLMRELAY_MAX_STREAMS"))
+    """Streams one user may have open at once in one process (0: no cap)."""
     max_body_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024, validation_alias=_env("LLMRELAY_MAX_BODY_BYTES"))
     shutdown_grace: float = Field(15.0, ge=0, le=3600, validation_alias=_env("LLMRELAY_SHUTDOWN_GRACE"))

@@ -96,3 +96,37 @@ class TestWhenRedisDoesNotAnswer:
         assert len(said) == 1 and "Redis does not answer" in said[0]  # once, not per request
         metrics = (await client.get("/metrics")).text
         assert "llmrelay_rate_limits_degraded 1.0" in metrics
+
+
+class TestConcurrentStreams:
+    @pytest.fixture
+    def settings_overrides(self):
+        return {"rate_rpm": 0, "rate_tpm": 0, "max_streams": 2}
+
+    async def test_a_user_may_hold_only_so_many_streams_open_at_once(self, app, client, keys, fakes):
+        import asyncio
+
+        from llmrelay.testing import faults
+
+        body = {"model": "openai/gpt-4o", "stream": True, "messages": [{"role": "user", "content": "Hi there"}]}
+        fakes["openai"].script(faults.reply(text="one two three four", seconds=0.3, times=2))
+        streams = app.state.relay.streams
+        alice = (await app.state.relay.principal("alice")).user_id
+
+        async def read() -> int:
+            async with client.stream("POST", "/v1/chat/completions", headers=keys.auth("alice"), json=body) as r:
+                await r.aread()
+                return r.status_code
+
+        first = [asyncio.ensure_future(read()) for _ in range(2)]
+        while streams.count(alice) < 2:
+            await asyncio.sleep(0.01)
+        third = await client.post("/v1/chat/completions", headers=keys.auth("alice"), json=body)
+        assert third.status_code == 429 and third.headers["retry-after"] == "1"
+        assert "2 concurrent streams" in third.json()["error"]["message"]
+        other = await client.post("/v1/chat/completions", headers=keys.auth("bob"), json={**body, "stream": False})
+        assert other.status_code == 200  # bob's own count; a plain request is not a stream
+        assert await asyncio.gather(*first) == [200, 200]
+        assert streams.count(alice) == 0  # every stream closed gave its place back
+        again = await client.post("/v1/chat/completions", headers=keys.auth("alice"), json=body)
+        assert again.status_code == 200

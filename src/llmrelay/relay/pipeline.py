@@ -11,7 +11,7 @@ from ..ledger.charges import Charge
 from ..providers.base import Provider
 from ..routing.budgets import Budgets
 from ..routing.fallback import FallbackExecutor
-from ..routing.guards import Guard
+from ..routing.guards import Guard, OpenStreams
 from ..routing.targets import Targets
 from ..types import (
     Attempt,
@@ -42,6 +42,7 @@ class Pipeline(Protocol):
     executor: FallbackExecutor
     ledger: Ledger | None
     budgets: Budgets | None
+    streams: OpenStreams
 
     @property
     def started(self) -> bool: ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 from ..ledger.charges import Charge, known_cost, total_cost
@@ -122,6 +123,18 @@ class Run:
 
     async def _stream(self) -> AsyncIterator[RelayEvent]:
         self._claim()
+        who = self.principal
+        if who is not None:
+            self._relay.streams.open(who)  # past the user's cap: RateLimited, before anything is counted
+        try:
+            async with aclosing(self._streamed()) as events:  # a caller that leaves closes the call at once
+                async for event in events:
+                    yield event
+        finally:
+            if who is not None:
+                self._relay.streams.close(who)
+
+    async def _streamed(self) -> AsyncIterator[RelayEvent]:
         relay = self._relay
         target, request, ctx = await self._prepare()
         attempts: list[Attempt] = []

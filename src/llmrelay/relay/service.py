@@ -44,7 +44,7 @@ from ..routing.breaker import CircuitBreaker
 from ..routing.budgets import Budgets
 from ..routing.fallback import FallbackExecutor
 from ..routing.fit import Fit
-from ..routing.guards import Guard, RateLimits
+from ..routing.guards import Guard, OpenStreams, RateLimits
 from ..routing.policy import Policy
 from ..routing.targets import AGENT_PREFIX, Targets
 from ..types import (
@@ -103,6 +103,8 @@ class Relay:
                                          policy=self.policy, fit=Fit(self.providers))
         self.ledger: Ledger | None = Ledger(s) if ledger == "auto" else ledger
         self.guard: Guard = guard or RateLimits(s.rate_rpm, s.rate_tpm, s.redis_url)
+        self.streams = OpenStreams(s.max_streams)
+        """Each user's open streams in this process, capped (`LLMRELAY_MAX_STREAMS`)."""
         self.budgets: Budgets | None = None if self.ledger is None else Budgets(
             BudgetStore(self.ledger.engine), lambda: self.ledger.recorder.prices,  # type: ignore[union-attr]
             hold_seconds=s.request_deadline + 60, alert=webhook_alert(self.ledger.engine))

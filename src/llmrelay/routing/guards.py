@@ -43,6 +43,32 @@ class Guard(Protocol):
         """Charge what an admitted request used, once it has ended."""
 
 
+class OpenStreams:
+    """How many streams each user has open in this process, and a cap on it: a client that opens streams
+    without end (or never reads them) holds provider connections and memory that every other user needs.
+    `open` raises `RateLimited` (retry in a second) past the cap; every `open` that returned is `close`d."""
+
+    def __init__(self, cap: int = 0) -> None:
+        self.cap = cap
+        self._open: dict[str, int] = {}
+
+    def open(self, who: Principal) -> None:
+        n = self._open.get(who.user_id, 0)
+        if self.cap and n >= self.cap:
+            raise RateLimited(f"{self.cap} concurrent streams", 1)
+        self._open[who.user_id] = n + 1
+
+    def close(self, who: Principal) -> None:
+        n = self._open.get(who.user_id, 0) - 1
+        if n > 0:
+            self._open[who.user_id] = n
+        else:
+            self._open.pop(who.user_id, None)
+
+    def count(self, user_id: str) -> int:
+        return self._open.get(user_id, 0)
+
+
 class RateLimits:
     def __init__(self, rpm: int = 0, tpm: int = 0, redis_url: str | None = None, retry_seconds: float = 10.0) -> None:
         self.default_rpm = rpm
