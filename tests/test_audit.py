@@ -227,3 +227,22 @@ async def test_budget_routes_record_the_admin_and_only_admins_read_the_log(api):
     assert r.status_code == 403 and r.headers["content-type"] == "application/problem+json"
     assert "entries" not in r.text
     assert (await client.get("/api/ai/audit")).status_code == 401
+
+
+async def test_the_first_start_records_the_admin_it_makes(db_url):
+    from llmrelay.db.engine import make_engine, sessions
+    from llmrelay.db.users import bootstrap_admin
+
+    engine = make_engine(db_url)
+    try:
+        async with sessions(engine)() as s, s.begin():
+            key = await bootstrap_admin(s)
+        async with sessions(engine)() as s:
+            rows = await recent(s)
+    finally:
+        await engine.dispose()
+    assert key is not None
+    assert sorted(r["action"] for r in rows) == ["key.create", "user.add"]
+    assert all(r["actor"].endswith("(first start)") for r in rows)
+    (made,) = [r for r in rows if r["action"] == "key.create"]
+    assert key not in str(rows) and key.startswith(made["target"])  # the key's prefix, never the key

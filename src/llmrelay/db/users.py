@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..types import InvalidRequest, Principal
+from .audit import cli_actor, record
 from .models import ApiKey, User
 from .types import utcnow
 
@@ -115,5 +116,8 @@ async def bootstrap_admin(session: AsyncSession) -> str | None:
     if await count_users(session):
         return None
     admin = await create_user(session, "admin", is_admin=True)
-    key, _ = await create_key(session, admin, "bootstrap")
+    key, row = await create_key(session, admin, "bootstrap")
+    actor = f"{cli_actor()} (first start)"
+    await record(session, actor, "user.add", admin.name, {"admin": True})
+    await record(session, actor, "key.create", row.prefix, {"user": admin.name, "label": row.name})
     return key
