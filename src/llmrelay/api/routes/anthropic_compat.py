@@ -44,12 +44,6 @@ from ...relay import Relay, Run
 from ...types import (
     LLMRelayError,
     Outcome,
-    ReasoningDelta,
-    TextDelta,
-    ToolCallDelta,
-    ToolCallEnd,
-    ToolCallStart,
-    money,
 )
 from ..anthropic_answer import Frames, message
 from ..anthropic_format import (
@@ -62,6 +56,7 @@ from ..anthropic_format import (
 )
 from ..deps import key_user
 from ..errors import AnthropicRoute, Problem, as_problem
+from ..served import answer_headers, first_output, stream_headers
 from ..token_count import count_input_tokens
 
 # -- the OpenAPI document only (the routes render their bodies with orjson, not through these) --------
@@ -114,11 +109,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {  # their body: Anthropic's error ob
         (400, "Bad input (the message names the field), or no link can take the request"),
         (401, "Missing or invalid API key"), (404, "Unknown model or agent"), (413, "Body too large"),
         (429, "Rate limited (see Retry-After)"), (502, "No provider answered"))}
-_OUTPUT = (TextDelta, ToolCallStart, ToolCallDelta, ToolCallEnd, ReasoningDelta, Outcome)
-
-
-def _bool(value: bool) -> str:
-    return "true" if value else "false"
 
 
 def _identified(exc: Problem | LLMRelayError, request_id: str) -> Problem:
@@ -152,37 +142,16 @@ async def create_message(request: Request) -> Response:
         raise _identified(exc, rid) from None
     resp = outcome.response
     assert resp is not None
-    headers = {"request-id": rid, "x-llmrelay-provider": resp.provider,
-               "x-llmrelay-fallback": _bool(outcome.fallback_used)}
-    if outcome.cost_usd is not None:
-        headers["x-llmrelay-cost-usd"] = money(outcome.cost_usd)  # type: ignore[assignment]
-    if outcome.budget_downgraded:
-        headers["x-llmrelay-budget-downgraded"] = "true"
-    if resp.output_mode is not None:
-        headers["x-llmrelay-structured-output"] = resp.output_mode
+    headers = {"request-id": rid, **answer_headers(resp.provider, outcome, resp.output_mode)}
     return Response(message("msg_" + run.request_id, resp), headers=headers, media_type=JSON)
 
 
 async def _stream(run: Run, rid: str) -> Response:
-    events = aiter(run)
-    try:  # wait for the first output (or the end): until then a failure is an ordinary HTTP error
-        first: Any = await anext(events)
-        while not isinstance(first, _OUTPUT):
-            first = await anext(events)
-    except BaseException:
-        await events.aclose()  # type: ignore[attr-defined]
-        raise
-    if isinstance(first, Outcome):
-        await events.aclose()  # type: ignore[attr-defined]
-        if first.error is not None:
-            raise first.error
+    events, first = await first_output(run)  # until then a failure is an ordinary HTTP error
     assert run.link is not None
     frames = Frames("msg_" + run.request_id, run.link.model)
     return StreamingResponse(_events(events, first, frames, rid), media_type="text/event-stream",
-                             headers={"cache-control": "no-cache", "x-accel-buffering": "no", "request-id": rid,
-                                      "x-llmrelay-provider": run.link.provider,
-                                      "x-llmrelay-fallback": _bool(run.fallback_used),
-                                      "x-llmrelay-budget-downgraded": _bool(run.budget_downgraded)})
+                             headers={**stream_headers(run), "request-id": rid})
 
 
 async def _events(events: AsyncIterator[Any], first: Any, frames: Frames, rid: str) -> AsyncIterator[bytes]:

@@ -25,10 +25,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from ...relay import Relay
-from ...types import money
 from ..deps import key_user
 from ..errors import OpenAIRoute
 from ..openai_embeddings import EmbeddingList, EmbeddingsRequest, embedding_list, parse_embeddings_request
+from ..served import answer_headers
 
 router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
 JSON = "application/json"
@@ -53,10 +53,5 @@ async def create_embeddings(request: Request) -> Response:
     if outcome.error is not None:
         raise outcome.error
     assert outcome.link is not None
-    headers = {"x-llmrelay-provider": outcome.link.provider,
-               "x-llmrelay-fallback": "true" if outcome.fallback_used else "false"}
-    if outcome.cost_usd is not None:
-        headers["x-llmrelay-cost-usd"] = money(outcome.cost_usd)  # type: ignore[assignment]
-    if outcome.budget_downgraded:
-        headers["x-llmrelay-budget-downgraded"] = "true"
-    return Response(embedding_list(outcome, body.encoding_format), headers=headers, media_type=JSON)
+    return Response(embedding_list(outcome, body.encoding_format),
+                    headers=answer_headers(outcome.link.provider, outcome), media_type=JSON)

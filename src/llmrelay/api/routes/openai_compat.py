@@ -63,14 +63,13 @@ from ...types import (
     ReasoningDelta,
     TextDelta,
     ToolCallDelta,
-    ToolCallEnd,
     ToolCallStart,
-    money,
 )
 from ..deps import KeyUser, key_user
 from ..errors import OpenAIRoute, Problem, all_routes
 from ..openai_answer import Chunks, completion
 from ..openai_format import ChatCompletionRequest, conversation, options, parse_request
+from ..served import answer_headers, first_output, stream_headers
 
 # -- the OpenAPI document only (the routes render their bodies with orjson, not through these) --------
 
@@ -166,10 +165,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {  # their body: OpenAI's error objec
         (413, "Body too large"), (429, "Rate limited (see Retry-After)"), (502, "No provider answered"))}
 
 
-def _bool(value: bool) -> str:
-    return "true" if value else "false"
-
-
 @router.post(
     "/chat/completions", summary="Chat completion (OpenAI-compatible; `stream` for SSE)",
     response_model=ChatCompletion,
@@ -192,40 +187,17 @@ async def chat_completions(request: Request) -> Response:
         raise outcome.error
     resp = outcome.response
     assert resp is not None
-    headers = {"x-llmrelay-provider": resp.provider, "x-llmrelay-fallback": _bool(outcome.fallback_used)}
-    if outcome.cost_usd is not None:
-        headers["x-llmrelay-cost-usd"] = money(outcome.cost_usd)  # type: ignore[assignment]
-    if outcome.budget_downgraded:
-        headers["x-llmrelay-budget-downgraded"] = "true"
-    if resp.output_mode is not None:
-        headers["x-llmrelay-structured-output"] = resp.output_mode
+    headers = answer_headers(resp.provider, outcome, resp.output_mode)
     return Response(completion("chatcmpl-" + run.request_id, int(time.time()), resp), headers=headers,
                     media_type=JSON)
 
 
-_OUTPUT = (TextDelta, ToolCallStart, ToolCallDelta, ToolCallEnd, ReasoningDelta, Outcome)
-
-
 async def _stream(run: Run, body: ChatCompletionRequest) -> Response:
-    events = aiter(run)
-    try:  # wait for the first output (or the end): until then a failure is an ordinary HTTP error
-        first: Any = await anext(events)
-        while not isinstance(first, _OUTPUT):
-            first = await anext(events)
-    except BaseException:
-        await events.aclose()  # type: ignore[attr-defined]
-        raise
-    if isinstance(first, Outcome):
-        await events.aclose()  # type: ignore[attr-defined]
-        if first.error is not None:
-            raise first.error
+    events, first = await first_output(run)  # until then a failure is an ordinary HTTP error
     assert run.link is not None
     chunks = Chunks("chatcmpl-" + run.request_id, int(time.time()), run.link.model, body.include_usage)
     return StreamingResponse(_frames(events, first, chunks, body.include_usage), media_type="text/event-stream",
-                             headers={"cache-control": "no-cache", "x-accel-buffering": "no",
-                                      "x-llmrelay-provider": run.link.provider,
-                                      "x-llmrelay-fallback": _bool(run.fallback_used),
-                                      "x-llmrelay-budget-downgraded": _bool(run.budget_downgraded)})
+                             headers=stream_headers(run))
 
 
 def _frame(chunks: Chunks, event: Any) -> bytes | None:

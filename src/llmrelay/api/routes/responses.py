@@ -41,19 +41,14 @@ from ...types import (
     LLMRelayError,
     Outcome,
     Principal,
-    ReasoningDelta,
     Text,
-    TextDelta,
-    ToolCallDelta,
-    ToolCallEnd,
-    ToolCallStart,
-    money,
 )
 from ..deps import KeyUser, key_user
 from ..errors import OpenAIRoute, Problem, as_problem
 from ..responses_answer import Events, echo, finished
 from ..responses_format import MAX_TEXT, ResponsesRequest, options, parse_request, wire_problem
 from ..responses_items import check_tool_outputs, read_input
+from ..served import answer_headers, first_output, stream_headers
 
 # -- the OpenAPI document only (the routes render their bodies with orjson, not through these) --------
 
@@ -171,10 +166,6 @@ def _problem(error: Exception) -> Problem:
     return p
 
 
-def _bool(value: bool) -> str:
-    return "true" if value else "false"
-
-
 class _Request:
     """One POST /v1/responses on its way: who asked, what to echo, what to store."""
 
@@ -251,42 +242,20 @@ async def create_response(request: Request) -> Response:
     assert resp is not None
     obj = finished(this.response_id, this.created, resp, this.echoed)
     await this.keep(outcome, obj)
-    headers = {"x-llmrelay-provider": resp.provider, "x-llmrelay-fallback": _bool(outcome.fallback_used)}
-    if outcome.cost_usd is not None:
-        headers["x-llmrelay-cost-usd"] = money(outcome.cost_usd)  # type: ignore[assignment]
-    if outcome.budget_downgraded:
-        headers["x-llmrelay-budget-downgraded"] = "true"
-    if resp.output_mode is not None:
-        headers["x-llmrelay-structured-output"] = resp.output_mode
-    return Response(orjson.dumps(obj), headers=headers, media_type=JSON)
-
-
-_OUTPUT = (TextDelta, ToolCallStart, ToolCallDelta, ToolCallEnd, ReasoningDelta, Outcome)
+    return Response(orjson.dumps(obj), headers=answer_headers(resp.provider, outcome, resp.output_mode),
+                    media_type=JSON)
 
 
 async def _stream(run: Run, this: _Request) -> Response:
-    events = aiter(run)
-    try:  # wait for the first output (or the end): until then a failure is an ordinary HTTP error
-        first: Any = await anext(events)
-        while not isinstance(first, _OUTPUT):
-            first = await anext(events)
-    except BaseException as exc:
-        await events.aclose()  # type: ignore[attr-defined]
-        if isinstance(exc, LLMRelayError):
-            raise _problem(exc) from None
-        raise
-    if isinstance(first, Outcome):
-        await events.aclose()  # type: ignore[attr-defined]
-        if first.error is not None:
-            raise _problem(first.error)
+    try:  # until the first output a failure is an ordinary HTTP error
+        events, first = await first_output(run)
+    except LLMRelayError as exc:
+        raise _problem(exc) from None
     link = run.link
     assert link is not None
     stream = Events(this.response_id, this.created, link.model, link.provider, this.echoed)
     return StreamingResponse(_frames(events, first, stream, this), media_type="text/event-stream",
-                             headers={"cache-control": "no-cache", "x-accel-buffering": "no",
-                                      "x-llmrelay-provider": link.provider,
-                                      "x-llmrelay-fallback": _bool(run.fallback_used),
-                                      "x-llmrelay-budget-downgraded": _bool(run.budget_downgraded)})
+                             headers=stream_headers(run))
 
 
 async def _frames(events: AsyncIterator[Any], first: Any, stream: Events, this: _Request) -> AsyncIterator[bytes]:
