@@ -3,15 +3,20 @@ process tests and the web UI's browser tests)."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from llmrelay.testing import FakeServers
 
 STARTUP = 60.0  # generous: two spawned workers import everything before they answer
 
@@ -85,3 +90,36 @@ class Server:
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "llmrelay", *args], env=env, capture_output=True, text=True,
                           timeout=60)
+
+
+@dataclass
+class Served:
+    """`llmrelay serve` with the fakes upstream, as a package of client tests uses it."""
+
+    server: Server
+    key: str
+    fakes: FakeServers
+    home: Path
+
+    @property
+    def v1(self) -> str:
+        return self.server.url + "/v1"
+
+
+@contextmanager
+def serving(work: Path, agents_toml: str) -> Iterator[Served]:
+    """`llmrelay serve` in `work` (its own home, the agents of `agents_toml`, no retries, no rate limits),
+    the five fakes upstream, the admin key; stopped at the end."""
+    (work / "agents.toml").write_text(agents_toml)
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("LLMRELAY_", "PROMETHEUS_")) and not k.endswith(("_API_KEY", "_BASE_URL"))}
+    with FakeServers() as fakes:
+        env = {**base, **fakes.env(), "LLMRELAY_HOME": str(work / "home"), "LLMRELAY_MAX_RETRIES": "0",
+               "LLMRELAY_AGENTS_FILE": str(work / "agents.toml"), "LLMRELAY_RATE_RPM": "0",
+               "LLMRELAY_RATE_TPM": "0"}
+        server = Server(env, work)
+        try:
+            key = server.stdout.split("admin api key: ")[1].split()[0]
+            yield Served(server, key, fakes, work / "home")
+        finally:
+            server.stop()

@@ -5,15 +5,11 @@ interfere; faults a test scripts are for models no other test uses."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from llmrelay.testing import FakeServers
-from tests.servers import Server
+from tests.servers import Served, serving
 
 AGENTS = """
 [[agents]]
@@ -27,31 +23,7 @@ supported_providers = [
 """
 
 
-@dataclass
-class Relay:
-    server: Server
-    key: str
-    fakes: FakeServers
-    home: Path
-
-    @property
-    def v1(self) -> str:
-        return self.server.url + "/v1"
-
-
 @pytest.fixture(scope="package")
-def relay(tmp_path_factory) -> Iterator[Relay]:
-    work = tmp_path_factory.mktemp("clients")
-    (work / "agents.toml").write_text(AGENTS)
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("LLMRELAY_", "PROMETHEUS_")) and not k.endswith(("_API_KEY", "_BASE_URL"))}
-    with FakeServers() as fakes:
-        env = {**base, **fakes.env(), "LLMRELAY_HOME": str(work / "home"), "LLMRELAY_MAX_RETRIES": "0",
-               "LLMRELAY_AGENTS_FILE": str(work / "agents.toml"), "LLMRELAY_RATE_RPM": "0",
-               "LLMRELAY_RATE_TPM": "0"}
-        server = Server(env, work)
-        try:
-            key = server.stdout.split("admin api key: ")[1].split()[0]
-            yield Relay(server, key, fakes, work / "home")
-        finally:
-            server.stop()
+def relay(tmp_path_factory) -> Iterator[Served]:
+    with serving(tmp_path_factory.mktemp("clients"), AGENTS) as it:
+        yield it
