@@ -26,11 +26,7 @@ llmrelay_env "$MOCK_PORT"
 write_body "$OUT/body.json"
 CLI="$ROOT/.venv/bin/llmrelay"
 
-taskset -c 0 "$DEPS/venv-harness/bin/python" "$HARNESS/mock/mock_upstream.py" --port "$MOCK_PORT" \
-  --max-seconds 3600 > "$OUT/mock.log" 2>&1 &
-MOCK=$!
-trap 'kill $MOCK ${SERVER:-} 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do curl -s "http://127.0.0.1:$MOCK_PORT/" >/dev/null 2>&1 && break; sleep 0.1; done
+start_mock "$MOCK_PORT" "$OUT"
 start_llmrelay "$PORT" "$OUT/serve.log" 1
 "$CLI" pricing set openai mock --input 2.50 --output 10.00 > /dev/null
 declare -A KEYS
@@ -40,7 +36,6 @@ for user in plain budgeted; do
 done
 "$CLI" budgets set --user budgeted --limit 1000000 > /dev/null
 sleep 31  # the server reads prices again within 30 s (budgets within 5 s)
-ticks() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
 run_wrk() {
   BENCH_BODY_FILE="$OUT/body.json" BENCH_WRK_OUT="$3" taskset -c 0 wrk -t1 -c64 -d"$2s" \
     -s "$HARNESS/tools/wrk_post.lua" -H "Authorization: Bearer ${KEYS[$1]}" \
@@ -55,7 +50,7 @@ done
 for round in $(seq 1 "$ROUNDS"); do
   for user in plain budgeted; do
     run_wrk "$user" 5 "$OUT/$user-warm-$round.json"
-    t0=$(ticks); run_wrk "$user" "$SECS" "$OUT/$user-$round.json"; t1=$(ticks)
+    t0=$(server_ticks); run_wrk "$user" "$SECS" "$OUT/$user-$round.json"; t1=$(server_ticks)
     echo "$user $round $(( t1 - t0 ))" >> "$OUT/ticks.txt"
   done
 done

@@ -7,6 +7,9 @@
 #   start_llmrelay PORT LOG [CPU] starts `llmrelay serve` pinned to CPU (default 1) in the background
 #                                 and waits until it answers; sets SERVER (its pid) and KEY (admin key)
 #   write_body FILE               the harness's plain chat-completions request body
+#   start_mock MOCK_PORT OUT      starts the harness's mock ($HARNESS, $DEPS) on CPU 0 (its log in OUT), waits until it
+#                                 answers; sets MOCK, and a trap that stops it and the server on exit
+#   server_ticks                  the CPU ticks (user + system) `llmrelay serve` has used so far
 
 BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -32,3 +35,13 @@ start_llmrelay() {
 write_body() {
   printf '{"model":"mock","messages":[{"role":"user","content":"Say hello."}],"max_tokens":32}' > "$1"
 }
+
+start_mock() {
+  taskset -c 0 "$DEPS/venv-harness/bin/python" "$HARNESS/mock/mock_upstream.py" --port "$1" \
+    --max-seconds 3600 > "$2/mock.log" 2>&1 &
+  MOCK=$!
+  trap 'kill $MOCK ${SERVER:-} 2>/dev/null || true' EXIT
+  for _ in $(seq 1 100); do curl -s "http://127.0.0.1:$1/" >/dev/null 2>&1 && break; sleep 0.1; done
+}
+
+server_ticks() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }

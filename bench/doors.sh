@@ -28,13 +28,8 @@ printf '{"model":"mock","max_tokens":32,"messages":[{"role":"user","content":"Sa
 printf '{"model":"mock","max_output_tokens":32,"store":false,"input":"Say hello."}' > "$OUT/responses.json"
 declare -A PATHS=([chat]=/v1/chat/completions [messages]=/v1/messages [responses]=/v1/responses)
 
-taskset -c 0 "$DEPS/venv-harness/bin/python" "$HARNESS/mock/mock_upstream.py" --port "$MOCK_PORT" \
-  --max-seconds 3600 > "$OUT/mock.log" 2>&1 &
-MOCK=$!
-trap 'kill $MOCK ${SERVER:-} 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do curl -s "http://127.0.0.1:$MOCK_PORT/" >/dev/null 2>&1 && break; sleep 0.1; done
+start_mock "$MOCK_PORT" "$OUT"
 start_llmrelay "$PORT" "$OUT/serve.log" 1
-ticks() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
 run_wrk() {
   BENCH_BODY_FILE="$OUT/$1.json" BENCH_WRK_OUT="$3" taskset -c 0 wrk -t1 -c64 -d"$2s" \
     -s "$HARNESS/tools/wrk_post.lua" -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT${PATHS[$1]}" > /dev/null
@@ -47,7 +42,7 @@ done
 for round in $(seq 1 "$ROUNDS"); do
   for door in chat messages responses; do
     run_wrk "$door" 5 "$OUT/$door-warm-$round.json"
-    t0=$(ticks); run_wrk "$door" "$SECS" "$OUT/$door-$round.json"; t1=$(ticks)
+    t0=$(server_ticks); run_wrk "$door" "$SECS" "$OUT/$door-$round.json"; t1=$(server_ticks)
     echo "$door $round $(( t1 - t0 ))" >> "$OUT/ticks.txt"
   done
 done

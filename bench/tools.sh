@@ -55,13 +55,8 @@ body = {"model": "mock", "max_tokens": 32, "tools": tools, "messages": [
 json.dump(body, open(sys.argv[1], "w"))
 PY
 
-taskset -c 0 "$DEPS/venv-harness/bin/python" "$HARNESS/mock/mock_upstream.py" --port "$MOCK_PORT" \
-  --max-seconds 3600 > "$OUT/mock.log" 2>&1 &
-MOCK=$!
-trap 'kill $MOCK ${SERVER:-} 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do curl -s "http://127.0.0.1:$MOCK_PORT/" >/dev/null 2>&1 && break; sleep 0.1; done
+start_mock "$MOCK_PORT" "$OUT"
 start_llmrelay "$PORT" "$OUT/serve.log" 1
-ticks() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
 run_wrk() {
   BENCH_BODY_FILE="$OUT/$1.json" BENCH_WRK_OUT="$3" taskset -c 0 wrk -t1 -c64 -d"$2s" \
     -s "$HARNESS/tools/wrk_post.lua" -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/v1/chat/completions" \
@@ -75,7 +70,7 @@ done
 for round in $(seq 1 "$ROUNDS"); do
   for body in plain tools; do
     run_wrk "$body" 5 "$OUT/$body-warm-$round.json"
-    t0=$(ticks); run_wrk "$body" "$SECS" "$OUT/$body-$round.json"; t1=$(ticks)
+    t0=$(server_ticks); run_wrk "$body" "$SECS" "$OUT/$body-$round.json"; t1=$(server_ticks)
     echo "$body $round $(( t1 - t0 ))" >> "$OUT/ticks.txt"
   done
 done
