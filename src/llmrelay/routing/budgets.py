@@ -239,9 +239,6 @@ class Budgets:
     async def _lease(self, spec: BudgetSpec, need: Decimal, force: bool) -> Lease:
         now = self.clock()
         start, end = period_bounds(spec.period, now, spec.reset_day)
-        lease = self._current.get(spec.id)
-        if not force and self._usable(lease, spec, start, need):
-            return lease  # type: ignore[return-value]
         lock = self._locks.get(spec.id)
         if lock is None:
             lock = self._locks[spec.id] = asyncio.Lock()
@@ -278,10 +275,6 @@ class Budgets:
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), name="llmrelay-budget-leases")
         return lease
-
-    def _usable(self, lease: Lease | None, spec: BudgetSpec, start: datetime, need: Decimal) -> bool:
-        return (lease is not None and lease.spec is spec and lease.start == start
-                and time.monotonic() - lease.taken < self.lease_seconds and (lease.left >= need or lease.short))
 
     def _retire(self, lease: Lease, now: datetime,
                 written: Decimal | None = None) -> tuple[str, Decimal, datetime] | None:
