@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     home: Path = Field(Path("~/.llmrelay"), validation_alias=_env("LLMRELAY_HOME"))
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "warning", validation_alias=_env("LLMRELAY_LOG_LEVEL"))
+    ledger_durable: bool = Field(False, validation_alias=_env("LLMRELAY_LEDGER_DURABLE"))
+    """An answer completes only once its ledger rows are committed or fsync'ed to the spool (a SIGKILL
+    then loses no row of an answered request); off: rows of the last flush interval may be lost."""
 
     # -- the fallback executor --
     connect_timeout: float = Field(5.0, gt=0, le=300, validation_alias=_env("LLMRELAY_CONNECT_TIMEOUT"))
