@@ -67,6 +67,9 @@ def create_app(settings: Settings | None = None, *, relay: Relay | None = None, 
         await relay.start()
         keys = KeyCache(relay.ledger.sessions, settings.key_refresh)  # type: ignore[union-attr]
         await keys.start()
+        if relay.changes is not None:  # a key revoked or a user disabled elsewhere stops working here at once
+            relay.changes.watch("api_keys", keys.reload)
+            relay.changes.watch("users", keys.reload)
         app.state.keys = keys
         if server:
             tune_collector()

@@ -98,11 +98,15 @@ def render_budgets(statuses: list[Any]) -> bytes:
     return generate_latest(registry)
 
 
-def render_degraded(degraded: bool) -> bytes:
-    """Whether this process's rate limits count on their own because Redis does not answer."""
+def render_degraded(limits: bool, breaker: bool = False) -> bytes:
+    """Whether this process's rate limits count, and its circuits are kept, on their own because Redis does not
+    answer."""
     return (b"# HELP llmrelay_rate_limits_degraded 1 while Redis does not answer and this process counts rate limits "
             b"on its own\n# TYPE llmrelay_rate_limits_degraded gauge\nllmrelay_rate_limits_degraded "
-            + (b"1.0" if degraded else b"0.0") + b"\n")
+            + (b"1.0" if limits else b"0.0") + b"\n"
+            b"# HELP llmrelay_breaker_degraded 1 while Redis does not answer and this process keeps its circuits "
+            b"on its own\n# TYPE llmrelay_breaker_degraded gauge\nllmrelay_breaker_degraded "
+            + (b"1.0" if breaker else b"0.0") + b"\n")
 
 
 def render() -> tuple[bytes, str]:

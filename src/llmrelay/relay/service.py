@@ -34,6 +34,7 @@ from typing import Any, Literal
 from ..agents import Agent, load_agents
 from ..config import Settings, load_settings
 from ..db.budgets import BudgetStore
+from ..db.changes import ChangeFeed
 from ..ledger import Ledger
 from ..ledger.charges import Charge
 from ..providers.base import Provider, Timeouts
@@ -46,6 +47,7 @@ from ..routing.fallback import FallbackExecutor
 from ..routing.fit import Fit
 from ..routing.guards import Guard, OpenStreams, RateLimits
 from ..routing.policy import Policy
+from ..routing.shared_breaker import SharedBreaker
 from ..routing.targets import AGENT_PREFIX, Targets
 from ..types import (
     NO_SAMPLING,
@@ -97,6 +99,8 @@ class Relay:
             s.providers(), Timeouts(s.connect_timeout, s.idle_timeout))
         disabled = {p.name: p.disabled_reason or "disabled" for p in s.providers() if not p.enabled}
         self.breaker = breaker or CircuitBreaker(s.breaker_threshold, s.breaker_cooldown)
+        self.shared_breaker = SharedBreaker(self.breaker, s.redis_url) if s.redis_url and breaker is None else None
+        """The breaker's news shared with every other process through Redis (`LLMRELAY_REDIS_URL`)."""
         self.policy = policy or Policy(max_retries=s.max_retries, retry_after_cap=s.retry_after_cap,
                                        first_token_timeout=s.first_token_timeout, deadline=s.request_deadline)
         self.executor = FallbackExecutor(self.providers, disabled=disabled, breaker=self.breaker,
@@ -115,6 +119,10 @@ class Relay:
             self.agents, known_providers, default_provider=s.default_provider,
             config_lookup=self.ledger.configs.get if self.ledger is not None else None,
             prices=(lambda: self.ledger.recorder.prices) if self.ledger is not None else (lambda: None))
+        self.changes = ChangeFeed.for_engine(self.ledger.engine) if self.ledger is not None else None
+        """PostgreSQL's change notifications: what another process wrote is reloaded here at once."""
+        if self.changes is not None:
+            self._watch(self.changes)
         self._principals: dict[str, tuple[Principal, float]] = {}
         self._started = self.ledger is None
 
@@ -130,15 +138,37 @@ class Relay:
         """Migrated and recording (a Relay without a ledger has nothing to start)."""
         return self._started
 
+    def _watch(self, changes: ChangeFeed) -> None:
+        ledger = self.ledger
+        assert ledger is not None
+        changes.watch("ai_model_config", ledger.configs.reload)
+        changes.watch("ai_provider_costs", ledger.recorder.reload_prices)
+        if self.budgets is not None:
+            changes.watch("budgets", self.budgets.load)
+        changes.watch("users", self._forget_principals)
+        changes.watch("api_keys", self._forget_principals)
+
+    async def _forget_principals(self) -> None:
+        self._principals.clear()
+
     async def start(self) -> None:
-        """Migrate the database if needed and start the ledger writer (also done on first use)."""
+        """Migrate the database if needed and start the ledger writer (also done on first use), and what
+        shares state with other processes (the breaker over Redis, PostgreSQL's change notifications)."""
         if not self._started:
             await self.ledger.start()  # type: ignore[union-attr]
             self._started = True
+            if self.changes is not None:
+                await self.changes.start()
+        if self.shared_breaker is not None:
+            await self.shared_breaker.start()
 
     async def aclose(self) -> None:
         """Close provider connections and write out every queued ledger row."""
         await asyncio.gather(*(p.aclose() for p in self.providers.values()), return_exceptions=True)
+        if self.shared_breaker is not None:
+            await self.shared_breaker.aclose()
+        if self.changes is not None:
+            await self.changes.aclose()
         if self.budgets is not None and self._started:
             await self.budgets.aclose()
         if self.ledger is not None:

@@ -10,8 +10,12 @@ a request that is too long or filtered says nothing about the link's health.  A 
 link count once: three 529s in one request are one request that found the link overloaded, not three, and
 must not close the link to every other caller for the cooldown.  In half-open
 exactly one request goes through as the probe; the others are skipped until it reports.
-State is per process (each worker learns on its own), which is what a breaker needs: it
-reacts within `threshold` requests wherever it runs.
+
+State is per process, which is what a breaker needs to react within `threshold` requests wherever it runs.
+Several processes (workers, replicas) share what they learn through `listener` and the `remote_*` methods
+(`routing.shared_breaker` carries them over Redis): a counted failure, an opening and a recovery are told
+to the listener, and what another process told is applied here, so consecutive failures are counted across
+processes and a circuit one opens is open on all.  Half-open is per process: each lets one probe through.
 """
 
 from __future__ import annotations
@@ -20,10 +24,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 State = Literal["closed", "open", "half_open"]
 Key = tuple[str, str]
+
+
+class BreakerListener(Protocol):
+    """Told what this process learnt about a link, to share it (called outside the breaker's lock; must not block)."""
+
+    def failed(self, key: Key) -> None: ...
+    def opened(self, key: Key, seconds: float) -> None: ...
+    def recovered(self, key: Key) -> None: ...
 
 
 @dataclass(slots=True)
@@ -43,6 +55,7 @@ class CircuitBreaker:
         self._clock = clock
         self._circuits: dict[Key, _Circuit] = {}
         self._lock = threading.Lock()
+        self.listener: BreakerListener | None = None
 
     def state(self, provider: str, model: str) -> State:
         with self._lock:
@@ -74,20 +87,54 @@ class CircuitBreaker:
             return None
 
     def success(self, provider: str, model: str) -> None:
+        key = (provider, model)
         with self._lock:
-            self._circuits.pop((provider, model), None)
+            had = self._circuits.pop(key, None)
+        if had is not None and self.listener is not None:
+            self.listener.recovered(key)
 
     def failure(self, provider: str, model: str, request: int | None = None) -> None:
         """A call failed for the provider's sake.  `request` identifies the request it belongs to: a retry
         within the request that failed last is not counted again (None: always counted)."""
+        key = (provider, model)
         with self._lock:
-            c = self._circuits.setdefault((provider, model), _Circuit())
-            if request is None or request != c.last_request:
+            c = self._circuits.setdefault(key, _Circuit())
+            counted = request is None or request != c.last_request
+            if counted:
                 c.failures += 1
                 c.last_request = request
+            opens = c.probing or (c.failures >= self.threshold and self._state(c) != "open")
             if c.probing or c.failures >= self.threshold:
                 c.opened_at = self._clock()
             c.probing = False
+        if self.listener is not None:
+            if opens:
+                self.listener.opened(key, self.cooldown)
+            elif counted:
+                self.listener.failed(key)
+
+    # -- what other processes learnt (never told back to the listener) --
+
+    def remote_failure(self, key: Key) -> None:
+        """Another process counted a failure of this link: it counts here too."""
+        with self._lock:
+            c = self._circuits.setdefault(key, _Circuit())
+            c.failures += 1
+            if c.failures >= self.threshold and c.opened_at is None:
+                c.opened_at = self._clock()
+
+    def remote_open(self, key: Key, seconds: float) -> None:
+        """Another process opened this link's circuit for `seconds` more."""
+        with self._lock:
+            c = self._circuits.setdefault(key, _Circuit())
+            c.failures = max(c.failures, self.threshold)
+            c.opened_at = self._clock() - max(self.cooldown - seconds, 0.0)
+            c.probing = False
+
+    def remote_recovered(self, key: Key) -> None:
+        """Another process got an answer from this link: the count starts again and the circuit closes."""
+        with self._lock:
+            self._circuits.pop(key, None)
 
     def release(self, provider: str, model: str) -> None:
         """The call ended without saying anything about the link (cancelled, or the request's
