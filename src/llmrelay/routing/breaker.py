@@ -103,14 +103,15 @@ class CircuitBreaker:
             if counted:
                 c.failures += 1
                 c.last_request = request
-            opens = c.probing or (c.failures >= self.threshold and self._state(c) != "open")
+            was_open = self._state(c) == "open"
+            opens = c.probing or (c.failures >= self.threshold and not was_open)
             if c.probing or c.failures >= self.threshold:
                 c.opened_at = self._clock()
             c.probing = False
         if self.listener is not None:
             if opens:
                 self.listener.opened(key, self.cooldown)
-            elif counted:
+            elif counted and not was_open:
                 self.listener.failed(key)
 
     # -- what other processes learnt (never told back to the listener) --

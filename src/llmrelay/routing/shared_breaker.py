@@ -1,7 +1,7 @@
 """A circuit breaker's news shared by every process over Redis (`LLMRELAY_REDIS_URL`).
 
 Each process keeps its own `CircuitBreaker` (the request path never waits for Redis) and tells the others,
-on the pub/sub channel `llmrelay:breaker`, what it learnt: a counted failure of a link (a distinct request
+on the pub/sub channel `llmrelay:breaker:<db>`, what it learnt: a counted failure of a link (a distinct request
 that found it failing), an opening (with the seconds it stays open) and a recovery.  The others apply it
 (`CircuitBreaker.remote_*`), so consecutive failures are counted across replicas and a circuit one opens is
 open on all; a recovery anywhere closes it everywhere.  An open circuit is also written to Redis as a key
@@ -21,14 +21,21 @@ import logging
 import uuid
 from collections import deque
 from typing import Any
+from urllib.parse import urlsplit
 
 import coredis
 
 from .breaker import CircuitBreaker, Key
 
 log = logging.getLogger("llmrelay.breaker")
-CHANNEL = "llmrelay:breaker"
 OPEN_PREFIX = "llmrelay:breaker:open:"
+
+
+def channel_of(redis_url: str) -> str:
+    """The pub/sub channel for the database number `redis_url` names: channels are not per database in
+    Redis, and two deployments on one Redis (db 0 and db 1) must not hear each other."""
+    db = urlsplit(redis_url).path.strip("/") or "0"
+    return f"llmrelay:breaker:{db}"
 
 
 def _open_key(key: Key) -> str:
@@ -45,7 +52,7 @@ class SharedBreaker:
         self.retry_seconds = retry_seconds
         self._redis: Any = coredis.Redis.from_url(redis_url, decode_responses=True, connect_timeout=timeout,
                                                   stream_timeout=timeout)
-        self._url = redis_url
+        self.channel = channel_of(redis_url)
         self._timeout = timeout
         self._out: deque[tuple[str, Key, float]] = deque(maxlen=10_000)
         self._wake = asyncio.Event()
@@ -126,7 +133,7 @@ class SharedBreaker:
         elif op == "ok":
             await self._redis.delete([_open_key(key)])
         message = {"from": self.me, "op": op, "provider": key[0], "model": key[1], "seconds": seconds}
-        await self._redis.publish(CHANNEL, json.dumps(message))
+        await self._redis.publish(self.channel, json.dumps(message))
 
     # -- in --
 
@@ -134,7 +141,7 @@ class SharedBreaker:
         while True:
             pubsub = None
             try:
-                pubsub = self._redis.pubsub(channels=[CHANNEL], ignore_subscribe_messages=True)
+                pubsub = self._redis.pubsub(channels=[self.channel], ignore_subscribe_messages=True)
                 async with asyncio.timeout(self._timeout * 2):
                     await pubsub
                     await self._read_open_circuits()
