@@ -2,7 +2,8 @@
 
 A key is printed once, when it is made; the database keeps only its hash and a short prefix
 (`lr_` and 8 characters) to tell keys apart and revoke one.  A running server notices a new or
-revoked key within LLMRELAY_KEY_REFRESH seconds, in every worker.
+revoked key at once on PostgreSQL (its change notifications), else within LLMRELAY_KEY_REFRESH seconds,
+in every worker and replica.
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ def keys_list(
 @keys_app.command("revoke")
 def keys_revoke(prefix: str = typer.Argument(..., help=f"The key's prefix as `keys list` shows it "
                                                        f"({PREFIX_LEN} characters; at least 6), or the key.")) -> None:
-    """Revoke a key.  Running servers refuse it within LLMRELAY_KEY_REFRESH seconds."""
+    """Revoke a key.  Running servers refuse it at once on PostgreSQL, within LLMRELAY_KEY_REFRESH seconds on SQLite."""
     settings = load_settings()
 
     async def go(ledger: Ledger) -> tuple[str, str, str | None]:
@@ -167,5 +168,6 @@ def keys_revoke(prefix: str = typer.Argument(..., help=f"The key's prefix as `ke
             return key.prefix, owner.name if owner else key.user_id, key.name
 
     found, owner, label = asyncio.run(_with_ledger(go))
+    when = "at once" if settings.db_url.startswith("postgresql") else f"within {settings.key_refresh:g} s"
     console.print(f"revoked {found}… ({escape(owner)}{f', {escape(label)}' if label else ''}); running servers "
-                  f"refuse it within {settings.key_refresh:g} s")
+                  f"refuse it {when}")
