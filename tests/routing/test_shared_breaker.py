@@ -30,6 +30,9 @@ class Told:
     def opened(self, key, seconds):
         self.said.append(("open", key, seconds))
 
+    def probing(self, key):
+        self.said.append(("probe", key))
+
     def recovered(self, key):
         self.said.append(("ok", key))
 
@@ -137,6 +140,29 @@ async def test_a_success_elsewhere_restarts_the_count():
         a.breaker.failure(*LINK, request=2)
         await asyncio.sleep(0.1)
         assert a.breaker.state(*LINK) == b.breaker.state(*LINK) == "closed"
+    finally:
+        for s in (a, b):
+            await s.aclose()
+
+
+@redis_only
+async def test_in_half_open_one_process_probes_and_the_others_wait_for_its_outcome():
+    await _flush()
+    a, b = await _shared(2, threshold=1, cooldown=0.3)
+    try:
+        a.breaker.failure(*LINK, request=1)
+        await _until(lambda: b.breaker.state(*LINK) == "open")
+        await asyncio.sleep(0.35)
+        assert a.breaker.state(*LINK) == b.breaker.state(*LINK) == "half_open"
+        assert a.breaker.acquire(*LINK) is None  # a's probe
+        await _until(lambda: b.breaker._circuits[LINK].probe_elsewhere_until > 0)  # a's message came
+        assert "on another replica" in b.breaker.acquire(*LINK)
+        a.breaker.failure(*LINK, request=2)  # the probe failed: open again everywhere, for a full cooldown
+        await _until(lambda: b.breaker.state(*LINK) == "open")
+        await asyncio.sleep(0.35)
+        assert b.breaker.acquire(*LINK) is None  # now b probes, and it answers
+        b.breaker.success(*LINK)
+        await _until(lambda: a.breaker.state(*LINK) == "closed" and LINK not in a.breaker._circuits)
     finally:
         for s in (a, b):
             await s.aclose()

@@ -15,7 +15,8 @@ State is per process, which is what a breaker needs to react within `threshold` 
 Several processes (workers, replicas) share what they learn through `listener` and the `remote_*` methods
 (`routing.shared_breaker` carries them over Redis): a counted failure, an opening and a recovery are told
 to the listener, and what another process told is applied here, so consecutive failures are counted across
-processes and a circuit one opens is open on all.  Half-open is per process: each lets one probe through.
+processes and a circuit one opens is open on all.  In half-open the first process to let a probe through
+tells the others, which wait for its outcome (two may start probes within the message's few milliseconds).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class BreakerListener(Protocol):
 
     def failed(self, key: Key) -> None: ...
     def opened(self, key: Key, seconds: float) -> None: ...
+    def probing(self, key: Key) -> None: ...
     def recovered(self, key: Key) -> None: ...
 
 
@@ -43,6 +45,9 @@ class _Circuit:
     failures: int = 0
     opened_at: float | None = None
     probing: bool = False
+    probe_elsewhere_until: float = 0.0
+    """Another process is probing this half-open link until then (it tells the outcome; after a cooldown
+    without one, it is presumed gone)."""
     last_request: int | None = None
     """The request whose failure was counted last (its retries are not counted again)."""
 
@@ -83,8 +88,12 @@ class CircuitBreaker:
                         f"next probe in {max(left, 0.1):.1f} s")
             if c.probing:
                 return "circuit half-open: a probe request is already in flight"
+            if c.probe_elsewhere_until > self._clock():
+                return "circuit half-open: a probe request is in flight on another replica"
             c.probing = True
-            return None
+        if self.listener is not None:
+            self.listener.probing((provider, model))
+        return None
 
     def success(self, provider: str, model: str) -> None:
         key = (provider, model)
@@ -131,6 +140,14 @@ class CircuitBreaker:
             c.failures = max(c.failures, self.threshold)
             c.opened_at = self._clock() - max(self.cooldown - seconds, 0.0)
             c.probing = False
+            c.probe_elsewhere_until = 0.0
+
+    def remote_probe(self, key: Key) -> None:
+        """Another process let its probe through this half-open link: this one waits for its outcome."""
+        with self._lock:
+            c = self._circuits.get(key)
+            if c is not None and c.opened_at is not None:
+                c.probe_elsewhere_until = self._clock() + self.cooldown
 
     def remote_recovered(self, key: Key) -> None:
         """Another process got an answer from this link: the count starts again and the circuit closes."""

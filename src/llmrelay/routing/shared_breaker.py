@@ -4,7 +4,8 @@ Each process keeps its own `CircuitBreaker` (the request path never waits for Re
 on the pub/sub channel `llmrelay:breaker:<db>`, what it learnt: a counted failure of a link (a distinct request
 that found it failing), an opening (with the seconds it stays open) and a recovery.  The others apply it
 (`CircuitBreaker.remote_*`), so consecutive failures are counted across replicas and a circuit one opens is
-open on all; a recovery anywhere closes it everywhere.  An open circuit is also written to Redis as a key
+open on all; in half-open one process's probe holds the others back; a recovery anywhere closes it
+everywhere.  An open circuit is also written to Redis as a key
 that expires with its cooldown, so a process that starts (or reconnects) while it is open learns of it.
 
 When Redis does not answer, each process goes on with its own breaker (said once in the log and by
@@ -73,6 +74,9 @@ class SharedBreaker:
 
     def opened(self, key: Key, seconds: float) -> None:
         self._send("open", key, seconds)
+
+    def probing(self, key: Key) -> None:
+        self._send("probe", key, 0.0)
 
     def recovered(self, key: Key) -> None:
         self._send("ok", key, 0.0)
@@ -182,6 +186,8 @@ class SharedBreaker:
                 self.breaker.remote_failure(key)
             elif op == "open":
                 self.breaker.remote_open(key, float(message["seconds"]))
+            elif op == "probe":
+                self.breaker.remote_probe(key)
             elif op == "ok":
                 self.breaker.remote_recovered(key)
         except (ValueError, TypeError, KeyError) as exc:  # not ours, or from a newer version: skip it
