@@ -3,6 +3,7 @@ process tests and the web UI's browser tests)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -41,7 +42,7 @@ class Server:
         self.out_path, self.err_path = workdir / f"serve-{n}.out", workdir / f"serve-{n}.err"
         with self.out_path.open("w") as out, self.err_path.open("w") as err:
             self.proc = subprocess.Popen([sys.executable, "-m", "llmrelay", "serve", "--port", "0", *args],
-                                         env=env, cwd=workdir, stdout=out, stderr=err)
+                                         env=env, cwd=workdir, stdout=out, stderr=err, start_new_session=True)
         try:
             self.url = wait_for("the listening line", self._listening, STARTUP)
             wait_for("/healthz", self._healthy, STARTUP)
@@ -82,9 +83,12 @@ class Server:
             self.kill()
 
     def kill(self) -> None:
+        """SIGKILL the server and its workers (its own process group: `--workers N` children die too)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.wait(10)
+        self.proc.wait(10)
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
