@@ -198,6 +198,19 @@ def test_a_saved_config_applies_on_every_replica_at_once(cluster):
                  == "google", 2)
 
 
+def test_a_budget_set_on_one_replica_holds_on_every_replica_at_once(cluster):
+    key = cluster.user_key("budgeted")
+    for replica in cluster.replicas:  # each has read the budgets (none for this user)
+        assert cluster.ask(key, replica).status_code == 200
+    users = json.loads(cli(cluster.env, "users", "list", "--json").stdout)
+    user_id = next(u["id"] for u in users if u["name"] == "budgeted")
+    put = cluster.replicas[0].fresh("PUT", "/api/ai/budgets", headers={"authorization": f"Bearer {cluster.admin_key}"},
+                                    json={"userId": user_id, "limitUsd": "0.000001"})
+    assert put.status_code == 200, put.text
+    for replica in cluster.replicas[1:]:  # budgets are otherwise re-read every 5 s
+        wait_for("the budget enforced", lambda rep=replica: cluster.ask(key, rep).status_code == 402, 2)
+
+
 def test_one_ledger_with_a_row_for_every_attempt(cluster):
     attempts = sum(len(a["attemptedProviders"]) for a in cluster.answers)
     ids = [a["requestId"] for a in cluster.answers]
