@@ -20,7 +20,7 @@ class Ledger:
         self.url = url or settings.db_url
         self.engine = make_engine(self.url)
         self.sessions = sessions(self.engine)
-        self.recorder = Recorder(self.engine, settings.home / "spool")
+        self.recorder = Recorder(self.engine, settings.home / "spool", durable=settings.ledger_durable)
         self.configs = ConfigStore(self.sessions)
         self.conversations = ConversationStore(self.sessions)
         self.responses = ResponseStore(self.sessions)

@@ -12,6 +12,12 @@ files are replayed.  Every row carries its own UUID and every insert is ON CONFL
 so a batch that reached the database but whose acknowledgement did not, replays without
 duplicates.  `aclose()` (graceful shutdown) writes out everything queued.
 
+Durable answers (`durable=True`, LLMRELAY_LEDGER_DURABLE): a request awaits `settled()` before its
+answer completes, and that returns once every attempt queued so far is committed to the database
+or fsync'ed into the spool.  Group commit: the waiter wakes the writer at once, and every waiter
+that arrives while a batch is being written shares the next one.  Off, `record()` is unchanged and
+nobody waits: a SIGKILL loses what was queued (at most about one `flush_interval` of attempts).
+
 Spool files: each process writes `<pid>-<n>.part`; when it switches back to the database it
 renames the file to `.jsonl`, and any process may then claim it (an atomic rename to
 `.replay-<pid>`), replay it (streamed, in batches; stopped at shutdown) and delete it.  A
@@ -26,6 +32,7 @@ row, and what is still refused (like a spool line a crash cut short) goes to `re
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import json
 import logging
@@ -42,7 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..db.budgets import BudgetStore
 from ..db.engine import sessions
 from ..redaction import redact
-from ..types import Attempt, RequestContext
+from ..types import Attempt, LLMRelayError, RequestContext
 from .charges import Charge
 from .pricing import PriceBook, load_price_book
 from .rows import RowCodec
@@ -55,10 +62,15 @@ REJECTED = "rejected.ndjson"
 _ZERO = Decimal(0)
 
 
+class LedgerUnavailable(LLMRelayError):
+    """A durable answer's rows could be neither committed nor spooled (the spool's disk is full or not
+    writable): the answer is not given."""
+
+
 class Recorder:
     def __init__(self, engine: AsyncEngine, spool_dir: Path, *, batch_size: int = 500,
                  flush_interval: float = 0.2, retry_interval: float = 2.0, price_refresh: float = 30.0,
-                 db_timeout: float = 10.0) -> None:
+                 db_timeout: float = 10.0, durable: bool = False) -> None:
         self.engine = engine
         self.spool_dir = spool_dir
         self.batch_size = batch_size
@@ -66,16 +78,21 @@ class Recorder:
         self.retry_interval = retry_interval
         self.price_refresh = price_refresh
         self.db_timeout = db_timeout
+        self.durable = durable
+        """Answers wait for their rows (`settled()`); read by the pipeline, which then awaits it."""
         self.prices = PriceBook()
         self.written = self.spooled = self.replayed = 0
         self.rejected = 0  # rows set aside in rejected.ndjson: the database will not store them
         self.dropped = 0  # attempts whose row could not even be built (a bug; logged)
         self._queue: deque[tuple[RequestContext, Attempt, Charge]] = deque()
+        self._taken = self._settled = 0  # attempts taken off the queue; of those, committed or spooled
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()  # (taken + queued then, its future)
         self._sessions = sessions(engine)
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._closing = False
         self._db_down_since: float | None = None
+        self._down_reason = ""
         self._spool_path: Path | None = None
         self._prices_at = 0.0
         self._lock = asyncio.Lock()
@@ -98,6 +115,46 @@ class Recorder:
     @property
     def pending(self) -> int:
         return len(self._queue)
+
+    @property
+    def spooling(self) -> str | None:
+        """Why the rows go to the spool (the database's last error, e.g. `ConnectionRefusedError`); None
+        while they go to the database."""
+        return self._down_reason if self._db_down_since is not None else None
+
+    @property
+    def running(self) -> bool:
+        """The background writer is running (started, not closed, not dead)."""
+        return self._task is not None and not self._task.done()
+
+    def spool_problem(self) -> str | None:
+        """Why rows could not be kept if the database went away now (None: they could): the writer is not
+        running, or the spool directory takes no file (not writable, or its disk is full)."""
+        if not self.running:
+            return "writer-stopped"
+        probe = self.spool_dir / f".probe-{os.getpid()}"
+        try:
+            self.spool_dir.mkdir(parents=True, exist_ok=True)
+            with open(probe, "wb") as f:
+                f.write(b"\n" * 4096)  # a disk with no room for one block refuses this
+            probe.unlink()
+        except OSError as exc:
+            return "spool-disk-full" if exc.errno == errno.ENOSPC else "spool-not-writable"
+        return None
+
+    async def settled(self) -> None:
+        """Return once every attempt recorded so far is committed to the database or fsync'ed into the
+        spool (raises what kept it from both).  Wakes the writer now: waiters share its next batch."""
+        upto = self._taken + len(self._queue)
+        if self._settled >= upto:
+            return
+        if not self.running:  # no writer to wake (not started, or closed): write them now
+            await self.flush()
+            return
+        done = asyncio.get_running_loop().create_future()
+        self._waiters.append((upto, done))
+        self._wake.set()
+        await done
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -126,7 +183,26 @@ class Recorder:
             while left > 0 and self._queue:
                 n = min(left, self.batch_size)
                 left -= n
-                await self._write_batch(n)
+                self._taken += n
+                try:
+                    await self._write_batch(n)
+                except BaseException as exc:  # the batch is lost (a bug, or no room for the spool): say so
+                    self._settle(n, exc)
+                    raise
+                self._settle(n)
+
+    def _settle(self, n: int, exc: BaseException | None = None) -> None:
+        """`n` more attempts are written (or lost, `exc`): tell the waiters whose attempts they were."""
+        self._settled += n
+        waiters = self._waiters
+        while waiters and waiters[0][0] <= self._settled:
+            done = waiters.popleft()[1]
+            if done.done():  # its request went away meanwhile
+                continue
+            if exc is None or isinstance(exc, asyncio.CancelledError):  # cancelled mid-insert: spooled first
+                done.set_result(None)
+            else:
+                done.set_exception(LedgerUnavailable(f"the ledger rows could not be written: {_brief(exc)}"))
 
     async def reload_prices(self) -> None:
         try:
@@ -239,6 +315,7 @@ class Recorder:
         if self._db_down_since is None:
             log.warning("ledger database unavailable (%s); spooling to %s", _brief(exc), self.spool_dir)
         self._db_down_since = time.monotonic()
+        self._down_reason = _kind(exc)
 
     def _database_back(self) -> None:
         if self._db_down_since is not None:
@@ -335,6 +412,8 @@ class Recorder:
             if self._closing or not await self._insert_rows(rows):
                 return False
             self.replayed += len(rows)
+            if self._waiters:  # durable answers do not wait for the whole spool
+                await self.flush()
         return True
 
     def _read_batches(self, path: Path) -> Iterator[list[tuple]]:
@@ -386,6 +465,12 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _kind(exc: BaseException) -> str:
+    """The name of what went wrong, under SQLAlchemy's wrapper (`ConnectionRefusedError`, `OperationalError`)."""
+    inner = getattr(exc, "orig", None) if isinstance(exc, DBAPIError) else None
+    return type(inner if inner is not None else exc).__name__
 
 
 def _brief(exc: BaseException) -> str:

@@ -168,6 +168,9 @@ async def embed(relay: Pipeline, principal: Principal | None, target: str, input
     if ticket is not None:
         relay.budgets.settle(ticket, known_cost(charges))  # type: ignore[union-attr]
     await relay.spend(principal, attempts)
+    ledger = relay.ledger
+    if ledger is not None and ledger.recorder.durable and attempts:  # the answer waits for its rows
+        await ledger.recorder.settled()
     return EmbeddingOutcome(walked.attempts, walked.result, walked.link, walked.fallback_used, walked.error,
                             ctx.request_id, ctx.agent_id,
                             total_cost(charges) if relay.ledger is not None else None,

@@ -34,7 +34,8 @@ class Run:
     from the await, or from the first step of the iteration, before any provider is called; after
     that it always ends in an `Outcome`, whose `error` is set when no link answered.  While it
     streams, `link` and `fallback_used` name the serving link from its first text on (the /v1
-    stream's headers go out then)."""
+    stream's headers go out then).  With durable answers (LLMRELAY_LEDGER_DURABLE) the `Outcome` comes
+    only once the ledger rows of its attempts are committed or fsync'ed into the spool."""
 
     __slots__ = ("_relay", "_ticket", "_used", "fallback_used", "link", "options", "principal", "request_id", "target",
                  "turns")
@@ -119,6 +120,9 @@ class Run:
             await relay.spend_shielded(self.principal, attempts)
             raise
         await relay.spend(self.principal, attempts)
+        ledger = relay.ledger
+        if ledger is not None and ledger.recorder.durable and attempts:  # the answer waits for its rows
+            await ledger.recorder.settled()
         return self._finish(outcome, request, ctx, charges, t0)
 
     async def _stream(self) -> AsyncIterator[RelayEvent]:
@@ -150,6 +154,9 @@ class Run:
                 if type(event) is Outcome:
                     spent = True
                     await relay.spend(self.principal, attempts)
+                    ledger = relay.ledger
+                    if ledger is not None and ledger.recorder.durable and attempts:  # so does the stream's end
+                        await ledger.recorder.settled()
                     yield self._finish(event, request, ctx, charges, t0)
                     return
                 if self.link is None and serving:
