@@ -142,8 +142,13 @@
       if (e.target.name !== "primary") return;
       const picked = { provider: e.target.dataset.provider, model: e.target.dataset.model };
       const rest = chainOf(agent).filter((l) => linkKey(l) !== linkKey(picked)).slice(0, 7);
+      const wrap = document.getElementById("model-selector-wrap");
+      if (wrap) wrap.open = false;  // a choice closes the selector (the header is drawn again closed)
       const err = await saveChain(agent, [picked, ...rest], agent.config || {}, `Primary model: ${linkKey(picked)}`);
-      if (err) LR.showError(err);
+      if (err) {
+        if (wrap) wrap.open = true;  // nothing changed: the choice is still to make
+        LR.showError(err);
+      }
     });
     return fieldset;
   }

@@ -60,6 +60,27 @@
     return el("span", { class: "b-budget", title: why }, "downgraded by budget");
   }
 
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+  /** "fallback after 3 failed attempts on 1 link and 1 skipped link": attempts and links counted apart. */
+  function fallbackSummary(attempts) {
+    const failed = (attempts || []).filter((a) => a.status === "failed");
+    const skipped = (attempts || []).filter((a) => a.status === "skipped");
+    const links = new Set(failed.map((a) => `${a.provider}/${a.model}`)).size;
+    const pieces = [];
+    if (failed.length) pieces.push(`${plural(failed.length, "failed attempt")} on ${plural(links, "link")}`);
+    if (skipped.length) pieces.push(plural(skipped.length, "skipped link"));
+    return pieces.length ? `fallback after ${pieces.join(" and ")}` : "fallback";
+  }
+
+  /** The time the providers took: every attempt's latency added up, as the ledger has it, so that the badge
+   * says the same live and after a reload (the request's wall time would add llmrelay's own waits). */
+  function providerTime(meta) {
+    const attempts = meta.attemptedProviders;
+    if (!attempts || !attempts.length) return meta.generationTime;
+    return attempts.reduce((sum, a) => sum + (a.latencyMs || 0), 0);
+  }
+
   /** The badge under an answer: provider · model · tokens · cost · latency, the budget downgrade and the fallback. */
   function badge(meta) {
     const tokens = meta.tokensUsed || {};
@@ -70,15 +91,15 @@
         `${LR.int(tokens.total)} tokens`),
       el("span", { class: "b-cost", title: meta.costUsd === null ? "A model used has no known price" : "Exact cost" },
         LR.usd(meta.costUsd)),
-      el("span", { class: "b-latency", title: "Generation time" }, LR.ms(meta.generationTime)),
+      el("span", { class: "b-latency", title: "Time the providers took (each attempt's latency added up)" },
+        LR.ms(providerTime(meta))),
     ];
     if (meta.budgetDowngraded) parts.push(budgetMarker(meta.attemptedProviders));
     const row = el("div", { class: "answer-badge", dataset: { fallback: meta.fallbackUsed ? "yes" : "no",
                                                               budget: meta.budgetDowngraded ? "downgraded" : "no" } }, parts);
     if (meta.fallbackUsed) {
-      const failed = (meta.attemptedProviders || []).filter((a) => a.status !== "success");
       row.append(el("details", { class: "fallback" },
-        el("summary", {}, `fallback: ${failed.length} link${failed.length === 1 ? "" : "s"} before this one`),
+        el("summary", {}, fallbackSummary(meta.attemptedProviders)),
         attemptList(meta.attemptedProviders)));
     }
     return row;
@@ -103,7 +124,7 @@
     build() {
       this.log = el("ol", { class: "chat-log plain", "aria-live": "polite", "aria-label": "Conversation" });
       this.input = el("textarea", { id: "chat-input", name: "message", rows: 3,
-                                    placeholder: `Message ${this.agent.name}…` });
+                                    placeholder: `Message ${this.agent.name}… (Enter sends, Shift+Enter: new line)` });
       this.results = el("div", { class: "tool-results-form", hidden: true });
       this.attachments = new LR.Attachments(this.input);
       this.sendButton = el("button", { type: "submit", class: "primary" }, "Send");
@@ -117,8 +138,10 @@
           el("span", { class: "spacer" }),
           el("button", { type: "button", class: "secondary", onclick: () => this.reset() }, "New conversation"),
           this.sendButton));
-      this.input.addEventListener("keydown", (e) => {
-        if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); this.send(); }
+      this.input.addEventListener("keydown", (e) => {  // Enter sends; Shift+Enter is a new line
+        if (e.key !== "Enter" || e.shiftKey || e.isComposing) return;
+        e.preventDefault();
+        this.send();
       });
       this.root.replaceChildren(this.log, this.form);
     }
@@ -239,6 +262,11 @@
       if (!this.input.value.trim() && !this.attachments.items.length && !this.pending.length) return;
       const { message, text, results, images } = this.compose();
       this.input.value = "";
+      await this.ask(message, text, results, images);
+    }
+
+    /** Send `message` (what `compose` made) and show its answer as it comes in. */
+    async ask(message, text, results, images) {
       const names = Object.fromEntries(this.pending.map((c) => [c.id, c.name]));
       this.setPending([]);
       this.addUser(text, [...images, ...results], names);
@@ -260,6 +288,7 @@
           } else if (event === "error") {
             this.remember(data.conversationId);
             this.failed(bubble, full, data);
+            bubble.meta.append(this.retryButton(message, text, results, images));
           }
           this.scroll();
         }
@@ -269,7 +298,8 @@
           bubble.body.classList.remove("streaming");
           bubble.meta.replaceChildren(el("p", { class: "error", role: "alert" }, LR.errorText(err)),
                                       err.problem && err.problem.attemptedProviders
-                                        ? attemptList(err.problem.attemptedProviders) : "");
+                                        ? attemptList(err.problem.attemptedProviders) : "",
+                                      this.retryButton(message, text, results, images));
         }
       } finally {
         this.busy = null;
@@ -304,6 +334,16 @@
       }
     }
 
+    /** Ask the same again (a new turn: the failed one stays in the conversation, as it happened). */
+    retryButton(message, text, results, images) {
+      const button = el("button", { type: "button", class: "secondary retry", onclick: () => {
+        if (this.busy) return;
+        button.remove();
+        this.ask(message, text, results, images);
+      } }, "Retry");
+      return button;
+    }
+
     failed(bubble, full, data) {
       this.finish(bubble, full, null);
       bubble.meta.replaceChildren(
@@ -318,5 +358,5 @@
     }
   }
 
-  window.LR = Object.assign(window.LR || {}, { Chat, sseEvents, answerBadge: badge });
+  window.LR = Object.assign(window.LR || {}, { Chat, sseEvents, answerBadge: badge, fallbackSummary });
 })();
