@@ -484,3 +484,58 @@ async def test_a_provider_or_model_counts_a_request_once_however_often_it_was_tr
         "anthropic": (2, 4), "openai": (1, 1)}
     assert {(g.key["provider"], g.key["model"]): (g.stats.requests, g.stats.calls) for g in by_model.groups} == {
         ("anthropic", "claude-a"): (1, 2), ("anthropic", "claude-b"): (2, 2), ("openai", "gpt-4o"): (1, 1)}
+
+
+# -- per request and per attempt ----------------------------------------------------------------------
+
+
+async def test_success_is_counted_per_request_and_failures_per_attempt(db):
+    """One request answered after three failed attempts is one answered request (100 %), and three
+    of its four attempts failed (75 %); the attempt-level `successRate` keeps its old meaning (25 %)."""
+    rows = [usage_row(request_id="r1", attempt=n, provider="ollama", model="llama3.1", status="failed",
+                      error_kind="overloaded", first_on_provider=n == 1, first_on_model=n == 1) for n in (1, 2, 3)]
+    rows.append(usage_row(request_id="r1", attempt=4, status="fallback"))
+    async with db() as s:
+        await add(db, rows)
+        one = await usage_stats(s, start=T0, end=T0 + timedelta(days=1))
+        await add(db, [usage_row(request_id="r2", provider="ollama", model="llama3.1", status="failed",
+                                 error_kind="overloaded"),
+                       usage_row(request_id="r2", attempt=2, provider="google", status="skipped")])
+        two = await usage_stats(s, start=T0, end=T0 + timedelta(days=1), group_by="provider")
+    t = one.totals
+    assert (t.requests, t.calls, t.successes, t.failures) == (1, 4, 1, 3)
+    assert (t.request_success_rate, t.attempt_failure_rate, t.success_rate) == (1.0, 0.75, 0.25)
+    d = t.to_dict()
+    assert (d["requestSuccessRate"], d["attemptFailureRate"], d["successRate"]) == (1.0, 0.75, 0.25)
+    # a second request that no link answered: 1 of 2 requests answered, 4 of 5 attempts failed
+    t = two.totals
+    assert (t.requests, t.calls, t.request_success_rate, t.attempt_failure_rate) == (2, 5, 0.5, 0.8)
+    by = {g.key["provider"]: g.stats for g in two.groups}
+    # per provider: the requests that reached it, and its answers
+    assert (by["ollama"].requests, by["ollama"].request_success_rate, by["ollama"].attempt_failure_rate) == (
+        2, 0.0, 1.0)
+    assert (by["openai"].requests, by["openai"].request_success_rate, by["openai"].attempt_failure_rate) == (
+        1, 1.0, 0.0)
+    assert (by["google"].requests, by["google"].request_success_rate, by["google"].attempt_failure_rate) == (
+        1, 0.0, None)
+
+
+async def test_an_answer_whose_first_attempt_is_before_the_window_never_makes_the_rate_exceed_1(db):
+    await add(db, [usage_row(request_id="edge", status="failed", created_at=T0 - timedelta(seconds=1)),
+                   usage_row(request_id="edge", attempt=2, status="fallback", created_at=T0),
+                   usage_row(request_id="inside", created_at=T0 + timedelta(seconds=1))])
+    async with db() as s:
+        t = (await usage_stats(s, start=T0, end=T0 + timedelta(days=1))).totals
+    assert (t.requests, t.successes, t.request_success_rate) == (1, 2, 1.0)
+
+
+async def test_the_hand_computed_traffic_answers_every_request_and_fails_2_of_23_attempts(db):
+    await add(db, traffic())
+    async with db() as s:
+        report = await usage_stats(s, group_by="provider")
+    t = report.totals
+    assert (t.request_success_rate, t.attempt_failure_rate) == (1.0, 2 / 23)
+    by = {g.key["provider"]: g.stats for g in report.groups}
+    # anthropic: 3 requests reached it (r0, r1 overloaded; r20 answered), 2 of its 3 attempts failed
+    assert (by["anthropic"].request_success_rate, by["anthropic"].attempt_failure_rate) == (1 / 3, 2 / 3)
+    assert (by["google"].request_success_rate, by["google"].attempt_failure_rate) == (0.0, None)

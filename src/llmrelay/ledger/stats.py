@@ -7,8 +7,18 @@ half-open window ``start <= created_at < end`` (UTC):
                     by provider or model, where one request can span groups, the requests that
                     reached it: their first attempts on it (`first_on_provider` / `first_on_model`)
     calls           attempts actually made: status success, fallback or failed (skips excluded)
-    successes       success + fallback          success_rate   successes / calls
+    successes       success + fallback: the answers (a request has at most one, its last attempt)
     fallbacks       status fallback             fallback_rate  fallbacks / successes
+    failures        status failed
+
+    request_success_rate   successes / requests: the share of requests that got an answer (per
+                           request: one answered after three failed attempts is 1 of 1).  A request
+                           whose attempts straddle the window's start (or a day's midnight) can bring
+                           its answer without its first attempt: the rate is capped at 1.
+    attempt_failure_rate   failures / calls: the share of attempts that failed (retries and failed
+                           links included), whether or not their request was answered in the end
+    success_rate           successes / calls: attempt-level, the former headline figure (JSON
+                           `successRate`, kept with that meaning for existing clients; shown nowhere)
     cost_usd        exact Decimal sum of the priced rows; `unpriced_calls` rows have no known
                     price, so while it is not 0 the sum is incomplete (`cost_complete` is False)
     avg latency     mean latency_ms of the calls
@@ -82,7 +92,18 @@ class UsageStats:
 
     @property
     def success_rate(self) -> float | None:
+        """Attempt-level: answers / attempts (see `request_success_rate` for the per-request figure)."""
         return self.successes / self.calls if self.calls else None
+
+    @property
+    def request_success_rate(self) -> float | None:
+        """The share of requests that got an answer (capped at 1: see the module's docstring)."""
+        return min(self.successes, self.requests) / self.requests if self.requests else None
+
+    @property
+    def attempt_failure_rate(self) -> float | None:
+        """The share of attempts (calls) that failed."""
+        return self.failures / self.calls if self.calls else None
 
     @property
     def fallback_rate(self) -> float | None:
@@ -106,6 +127,7 @@ class UsageStats:
         return {
             "requests": self.requests, "calls": self.calls, "skipped": self.skipped,
             "successes": self.successes, "fallbacks": self.fallbacks, "failures": self.failures,
+            "requestSuccessRate": self.request_success_rate, "attemptFailureRate": self.attempt_failure_rate,
             "successRate": self.success_rate, "fallbackRate": self.fallback_rate, "tokens": self.tokens.to_dict(),
             "costUsd": money(self.cost_usd), "costComplete": self.cost_complete, "unpricedCalls": self.unpriced_calls,
             "costPerCall": money(self.cost_per_call), "costPerRequest": money(self.cost_per_request),

@@ -8,6 +8,10 @@ Filters shared by all three: `from` (inclusive) and `to` (exclusive), each a dat
 (`2025-03-10`, midnight) or an ISO-8601 date-time; without an offset it is UTC.  `to` defaults
 to now and `from` to 30 days before `to`.  `agentId`, `provider`, and `userId` (admins only).
 
+Rates: `requestSuccessRate` is per request (answered / requests), `attemptFailureRate` per attempt
+(failed / attempts); `successRate` keeps its old, attempt-level meaning (answers / attempts) for
+existing clients, and no screen shows it (ledger/stats.py defines every figure).
+
 Whose rows: a user sees only their own (so `groupBy=user` shows just them); an admin sees
 everyone's unless they pass `userId`.  These are not hot paths: each request opens its own
 database session (the CSV export keeps it for the life of the stream).  Rows reach the ledger
@@ -114,8 +118,16 @@ class StatsOut(BaseModel):
     successes: int
     fallbacks: int
     failures: int
-    successRate: float | None
-    fallbackRate: float | None
+    requestSuccessRate: float | None = Field(
+        description="Requests answered / requests (per request: one answered after three failed attempts "
+                    "counts as answered).  Null without requests.")
+    attemptFailureRate: float | None = Field(
+        description="Failed attempts / attempts (`failures / calls`): retries and failed fallback links "
+                    "included.  Null without attempts.")
+    successRate: float | None = Field(
+        description="Attempt-level: answers / attempts (`successes / calls`).  Kept with this meaning for "
+                    "existing clients; the per-request figure is `requestSuccessRate`.")
+    fallbackRate: float | None = Field(description="Answers by a fallback link / answers.")
     tokens: TokensOut
     costUsd: str
     costComplete: bool
@@ -152,7 +164,7 @@ class RecordsOut(BaseModel):
 # -- the routes ----------------------------------------------------------------------------------
 
 
-@router.get("", summary="Calls, tokens, cost, success and fallback rates, latency; totals and per group",
+@router.get("", summary="Requests, calls, tokens, cost, success and failure rates, latency; totals and per group",
             response_model=UsageOut,
             responses={400: {"description": "A bad date or window"},
                        403: {"description": "Another user's usage, not an admin"}})
