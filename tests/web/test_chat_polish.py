@@ -106,3 +106,17 @@ def test_a_failed_answer_has_a_retry_button_that_asks_again(live_server, signed_
     expect(answer.locator(".answer-badge")).to_be_visible(timeout=15_000)
     expect(page.locator(".msg.user")).to_have_count(2)
     assert page.js_errors == []
+
+
+def test_every_page_shows_money_exactly_with_one_formatter(live_server, signed_in_page):
+    page = open_chat(signed_in_page, live_server)
+    shown = page.evaluate("""() => [LR.usd("1234.005"), LR.usd("0.000012345"), LR.usd("0.0000004"), LR.usd("0"),
+                                    LR.usd(null), LR.usd("-2.5")]""")
+    # 1234.005 as a float is 1234.00499…: a float formatter shows $1,234.00
+    assert shown == ["$1,234.01", "$0.000012", "< $0.000001", "$0.00", "unpriced", "-$2.50"]
+    live_server.fakes["anthropic"].script(faults.reply(text="Priced."))
+    send(page, "What does it cost?")
+    badge = page.locator(".msg.assistant .answer-badge").last
+    expect(badge).to_be_visible(timeout=15_000)
+    exact = badge.locator(".b-cost").text_content()
+    assert re.fullmatch(r"\$\d[\d,]*\.\d+", exact), exact

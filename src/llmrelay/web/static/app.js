@@ -4,7 +4,8 @@
  *       thrown as LR.ApiError (status, title, detail, field); a 401 sends the page to /signin.
  *   LR.el(tag, attrs, ...children)  builds DOM; strings become text nodes (never parsed as HTML).
  *   LR.showError(err, where?)  a readable error in `where` (or the toast).
- *   LR.tierBadge(tier), LR.usd(str), LR.ms(n), LR.int(n), LR.tokensPer1M(n)  small formatters.
+ *   LR.tierBadge(tier), LR.usd(str), LR.ms(n), LR.int(n), LR.tokensShort(n)  small formatters, the one set
+ *       every page uses (LR.usd is exact: decimal strings, never floats).
  */
 "use strict";
 
@@ -113,12 +114,32 @@
     return el("span", { class: `tier tier-${tier}`, title: `Cost tier: ${TIERS[tier] || tier}` }, TIERS[tier] || tier);
   }
 
-  function usd(value) {
-    if (value === null || value === undefined) return "unpriced";
-    const n = Number(value);
-    if (n === 0) return "$0";
-    if (n < 0.01) return "$" + n.toPrecision(2).replace(/0+$/, "");
-    return "$" + n.toFixed(n < 1 ? 4 : 2);
+  // "12.3456789" rounded half-up to `places` decimals, in exact decimal arithmetic (money arrives as
+  // exact decimal strings and is never turned into a float to be shown).
+  function roundDecimal(text, places) {
+    const negative = text.startsWith("-");
+    const [whole, frac = ""] = (negative ? text.slice(1) : text).split(".");
+    const scaled = BigInt(whole + frac.padEnd(places + 1, "0").slice(0, places + 1));
+    const rounded = scaled / 10n + (scaled % 10n >= 5n ? 1n : 0n);
+    const digits = rounded.toString().padStart(places + 1, "0");
+    const head = digits.slice(0, digits.length - places);
+    const tail = places ? "." + digits.slice(-places) : "";
+    return (negative && /[1-9]/.test(digits) ? "-" : "") + head + tail;
+  }
+
+  const thousands = (whole) => whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+
+  /** Dollars from an exact decimal string: cents from $1 up; below that up to six decimals (a call often
+   * costs a fraction of a cent); `missing` for null (a cost nobody could price). */
+  function usd(text, missing = "unpriced") {
+    if (text === null || text === undefined) return missing;
+    text = String(text);
+    const large = Number(text.replace("-", "").split(".")[0]) >= 1;
+    let shown = roundDecimal(text, large ? 2 : 6);
+    if (!large) shown = shown.replace(/(\.\d\d\d*?)0+$/, "$1"); // no trailing zeros past the cents
+    if (/[1-9]/.test(text) && !/[1-9]/.test(shown)) return "< $0.000001";
+    const [whole, frac] = shown.replace("-", "").split(".");
+    return (shown.startsWith("-") ? "-$" : "$") + thousands(whole) + "." + frac;
   }
 
   const int = (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US"));
@@ -128,5 +149,6 @@
     return n >= 1e6 ? `${+(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${Math.round(n / 1e3)}k` : String(n);
   }
 
-  window.LR = { api, ApiError, el, errorText, showError, toast, tierBadge, usd, int, ms, tokensShort, csrfToken };
+  window.LR = { api, ApiError, el, errorText, showError, toast, tierBadge, usd, roundDecimal, int, ms, tokensShort,
+                csrfToken };
 })();
