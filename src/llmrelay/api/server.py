@@ -33,6 +33,7 @@ from ..config import Settings
 from ..db.engine import display_url, make_engine, sessions
 from ..db.migrate import current, ensure_schema
 from ..db.users import bootstrap_admin
+from ..routing.guards import describe_limits
 from ..types import InvalidRequest
 
 STARTUP_FAILURE = 3  # what a uvicorn worker exits with when the app could not start
@@ -169,6 +170,8 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, work
             say(f"admin api key: {prepared.admin_key}")
             say("  (shown this once: only its hash is stored; more keys: llmrelay keys create --user NAME)")
         say(f"ledger: {display_url(settings.db_url)} at revision {prepared.revision}")
+        say(describe_limits(settings.rate_rpm, settings.rate_tpm, shared=settings.redis_url is not None,
+                            workers=workers))
         say(f"llmrelay listening on {base} with {workers} worker{'s' if workers > 1 else ''}; "
             f"API docs at {base}/docs (OpenAPI: {base}/openapi.json); Ctrl-C stops it")
         with _metrics_dir(workers):

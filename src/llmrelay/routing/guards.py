@@ -12,6 +12,13 @@ ended (they are not known before), so a user over the token budget is refused fr
 request on.  Both are sliding-window counters: constant memory per user, whatever the traffic.
 A request without a principal (the Python API's local caller) is not limited.
 
+Whose limit: a user's own (`llmrelay users add --rpm/--tpm`; 0 is unlimited), else the server's default
+(LLMRELAY_RATE_RPM / LLMRELAY_RATE_TPM) — except for an admin, who without limits of their own has none:
+the operator's key is the one load tests and batch jobs run with, and a default meant to keep one user
+from crowding out the others should not turn those into 429s.  Budgets and the open-stream cap still
+hold for admins.  A refusal (`OverLimit`) names the limit in force, where it comes from and how to change
+it; `describe_limits` says the defaults in one line, for `llmrelay serve`'s start-up lines.
+
 When Redis does not answer, the limits degrade to this process's own counters rather than refuse or fail
 requests: said once in the log (and again when Redis is back), shown by `degraded` (the /metrics gauge
 `llmrelay_rate_limits_degraded`); Redis is tried again every `retry_seconds`.
@@ -69,6 +76,30 @@ class OpenStreams:
         return self._open.get(user_id, 0)
 
 
+class OverLimit(RateLimited):
+    """`RateLimited`, saying which limit is in force, whose it is, and how to change it."""
+
+    def __init__(self, limit: str, retry_after: int, per_minute: int, own: bool, option: str, variable: str) -> None:
+        super().__init__(limit, retry_after)
+        self.per_minute = per_minute
+        whose = (f"this user's own limit (llmrelay users add NAME {option} N)" if own else
+                 f"the server's default for every user ({variable}=N, 0: unlimited; a user's own limit: "
+                 f"llmrelay users add NAME {option} N)")
+        self.args = (f"{self.args[0]}: {per_minute:,} {limit}, {whose}",)
+
+
+def describe_limits(rpm: int, tpm: int, *, shared: bool, workers: int = 1) -> str:
+    """The default limits a server holds users to, in one line, with how to change them."""
+    def per(value: int, unit: str) -> str:
+        return f"{value:,} {unit}/min" if value else f"unlimited {unit}"
+
+    where = ("shared through Redis" if shared else "counted in each of the worker processes (LLMRELAY_REDIS_URL "
+             "shares them)" if workers > 1 else "counted in this process")
+    return (f"rate limits: {per(rpm, 'requests')} and {per(tpm, 'tokens')} per user (LLMRELAY_RATE_RPM, "
+            f"LLMRELAY_RATE_TPM; 0: unlimited); admins: unlimited unless given their own; a user's own: "
+            f"llmrelay users add NAME --rpm N --tpm N; {where}")
+
+
 class RateLimits:
     def __init__(self, rpm: int = 0, tpm: int = 0, redis_url: str | None = None, retry_seconds: float = 10.0) -> None:
         self.default_rpm = rpm
@@ -116,21 +147,46 @@ class RateLimits:
         stats: Any = await self._use(lambda limiter: limiter.get_window_stats(item, *ids))
         return max(1, math.ceil(stats.reset_time - time.time()))
 
+    def rpm_of(self, who: Principal) -> int:
+        """The requests per minute `who` may make (0: unlimited)."""
+        if who.rpm_limit is not None:
+            return who.rpm_limit
+        return 0 if who.is_admin else self.default_rpm
+
+    def tpm_of(self, who: Principal) -> int:
+        """The tokens per minute `who` may use (0: unlimited)."""
+        if who.tpm_limit is not None:
+            return who.tpm_limit
+        return 0 if who.is_admin else self.default_tpm
+
+    def describe(self, workers: int = 1) -> str:
+        """The limits in force, in one line, with how to change them."""
+        def per(value: int, unit: str) -> str:
+            return f"{value:,} {unit}/min" if value else f"unlimited {unit}"
+
+        where = ("shared through Redis" if self.shared else "counted in each worker process (LLMRELAY_REDIS_URL "
+                 "shares them)" if workers > 1 else "counted in this process")
+        return (f"rate limits: {per(self.default_rpm, 'requests')} and {per(self.default_tpm, 'tokens')} per user "
+                f"by default (LLMRELAY_RATE_RPM, LLMRELAY_RATE_TPM; 0: unlimited); admins unlimited; a user's own: "
+                f"llmrelay users add NAME --rpm N --tpm N; {where}")
+
     async def admit(self, who: Principal) -> None:
-        """Count one request; `RateLimited` (which limit, seconds to wait) when over."""
-        rpm = who.rpm_limit if who.rpm_limit is not None else self.default_rpm
+        """Count one request; `OverLimit` (which limit, seconds to wait, how to change it) when over."""
+        rpm = self.rpm_of(who)
         if rpm:
             item = self._item(rpm)
             if not await self._use(lambda limiter: limiter.hit(item, "rpm", who.user_id)):
-                raise RateLimited("requests per minute", await self._retry_after(item, "rpm", who.user_id))
-        tpm = who.tpm_limit if who.tpm_limit is not None else self.default_tpm
+                raise OverLimit("requests per minute", await self._retry_after(item, "rpm", who.user_id), rpm,
+                                who.rpm_limit is not None, "--rpm", "LLMRELAY_RATE_RPM")
+        tpm = self.tpm_of(who)
         if tpm:
             item = self._item(tpm)
             if not await self._use(lambda limiter: limiter.test(item, "tpm", who.user_id)):
-                raise RateLimited("tokens per minute", await self._retry_after(item, "tpm", who.user_id))
+                raise OverLimit("tokens per minute", await self._retry_after(item, "tpm", who.user_id), tpm,
+                                who.tpm_limit is not None, "--tpm", "LLMRELAY_RATE_TPM")
 
     async def spend(self, who: Principal, tokens: int) -> None:
-        tpm = who.tpm_limit if who.tpm_limit is not None else self.default_tpm
+        tpm = self.tpm_of(who)
         if tpm and tokens > 0:
             item = self._item(tpm)
             await self._use(lambda limiter: limiter.hit(item, "tpm", who.user_id, cost=min(tokens, tpm)))
