@@ -174,6 +174,10 @@ rps, pause, rate = json.load(open(sys.argv[1]))["rps"], int(sys.argv[2]), int(sy
 latency_ms = 64000 / rps - pause
 print(max(0, round(64000 / rate - latency_ms)))' "$OUT/calibration.json" "$PAUSE" "$RATE")"
   echo "paced wrk: 64 connections, ${PAUSE} ms pause before each request (calibrated to $RATE req/s)"
+  if (( PAUSE == 0 )); then
+    echo "warning: the server did not reach $RATE req/s even without a pause (a busy machine?): this soak runs" \
+         "at saturation, not at 80 % of it" | tee "$OUT/warning.txt" >&2
+  fi
 fi
 echo "$LOAD" > "$OUT/load.txt"
 left="$DURATION"; minute=0
@@ -295,6 +299,8 @@ def window(lo, hi):
     return [s for s in samples if lo <= s[0] < hi]
 
 
+if (out / "warning.txt").exists():
+    print((out / "warning.txt").read_text().strip())
 print(f"soak: {db}, {(out / 'load.txt').read_text().strip()} at {(out / 'rate.txt').read_text().strip()} req/s, {faults:.0%} of primary calls faulted "
       f"(500/429), {len(ends)} minutes")
 print("| minute | ok | errors | req/s | p50 ms | p99 ms | max ms | send lag p99 ms (loadgen) | RSS MB (end) | fds (max) "
