@@ -99,6 +99,8 @@ async def test_json_report_matches_the_hand_computed_totals_and_groups(env, db_u
     groups = {g["provider"]: g for g in d["groups"]}
     assert list(groups) == ["anthropic", "ollama", "openai"]
     assert groups["anthropic"]["calls"] == 2 and groups["anthropic"]["successRate"] == 0.5
+    assert (t["requestSuccessRate"], t["attemptFailureRate"], t["successRate"]) == (1.0, 0.2, 0.8)
+    assert groups["anthropic"]["requestSuccessRate"] == 0.5 and groups["anthropic"]["attemptFailureRate"] == 0.5
     assert groups["openai"]["costUsd"] == "0.00012345679" and groups["openai"]["fallbackRate"] == 0.5
 
 
@@ -111,7 +113,8 @@ async def test_table_has_a_row_per_group_a_totals_row_and_marks_an_incomplete_co
     assert [line.split("│")[1].strip() for line in body] == ["anthropic", "anthropic", "ollama", "openai", "total"]
     assert "claude-new" in body[1] and "$0 *" in body[1]
     total = body[-1]
-    assert "$0.00012345679 *" in total and "80.0%" in total and "25.0%" in total  # 4/5 success, 1/4 fallback
+    # 4 of 4 requests answered, 1 of 5 attempts failed, 1 of 4 answers by a fallback
+    assert "$0.00012345679 *" in total and "100.0%" in total and "20.0%" in total and "25.0%" in total
     assert lines[-1].startswith("* cost incomplete: 1 call of models without a known price")
     p = run(env, "--from", "2025-03-11T00:00:00", "--to", "2025-03-11T00:30:00Z", "--user", "bob")
     totals = [line for line in p.stdout.splitlines() if line.startswith("│")]
@@ -179,3 +182,16 @@ def test_bad_values_are_one_line_on_stderr_and_exit_code_2(plain_env, tmp_path, 
     assert p.returncode == 2
     assert p.stderr.startswith("llmrelay: error: ") and message in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1 and p.stdout == ""
+
+
+async def test_a_narrow_terminal_gets_each_group_as_a_block_with_every_figure(env, db_url):
+    await add(db_url, ledger_rows())
+    p = run({**env, "COLUMNS": "80"}, *WINDOW, "--by", "model")
+    assert p.returncode == 0, p.stderr
+    lines = [line.rstrip() for line in p.stdout.splitlines()]
+    start = lines.index("openai · gpt-4o")
+    block = dict(line.split(": ", 1) for line in lines[start + 1:lines.index("", start)])
+    assert {k: v.strip() for k, v in block.items()} == {
+        "requests": "2", "answered": "100.0%", "attempts": "2", "failed attempts": "0.0%", "fallback": "50.0%",
+        "prompt tok": "300", "completion tok": "150", "total tok": "450", "cost (USD)": "$0.00012345679",
+        "avg ms": "200.0", "p95 ms": "300"}

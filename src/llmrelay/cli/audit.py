@@ -16,7 +16,7 @@ from rich.table import Table
 
 from ..db.audit import ACTIONS, MAX_LIMIT, recent
 from ..ledger import Ledger
-from .app import app, console, fail
+from .app import app, console, fail, show
 from .ledger import _with_ledger
 
 
@@ -43,12 +43,12 @@ def audit(
         return
     table = Table(title="Audit log, newest first (times in UTC)", title_justify="left")
     for col in ("at", "actor", "action", "target", "details", "source"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, no_wrap=col != "details", overflow="fold")
     for r in rows:
         details = ", ".join(f"{k}={_plain(v)}" for k, v in r["details"].items() if v is not None)
         table.add_row(r["at"][:19].replace("T", " "), escape(r["actor"]), r["action"], escape(r["target"]),
                       escape(details), r["source"])
-    console.print(table)
+    show(table)
 
 
 def _plain(value: Any) -> str:

@@ -21,7 +21,7 @@ from ..db.audit import Action, cli_actor
 from ..db.budgets import scope_of
 from ..db.models import User
 from ..relay import Relay
-from .app import app, console, fail
+from .app import app, console, fail, show
 
 budgets_app = typer.Typer(help="USD budgets: per user, per agent, or per user on one agent.", no_args_is_help=True)
 app.add_typer(budgets_app, name="budgets")
@@ -118,12 +118,15 @@ def budgets_list(as_json: bool = typer.Option(False, "--json", help="Print JSON 
         return
     table = Table(title="Budgets (USD; periods in UTC)", title_justify="left")
     for col in ("scope", "period", "spent", "soft", "hard", "level", "resets at (UTC)"):
-        table.add_column(col, overflow="fold", justify="right" if col in ("spent", "soft", "hard") else "left")
+        table.add_column(col, no_wrap=True, justify="right" if col in ("spent", "soft", "hard") else "left")
     for s in statuses:
         period = s["period"] + (f" from day {s['resetDay']}" if s["period"] == "month" and s["resetDay"] != 1 else "")
         table.add_row(escape(_label(s, names)), period, s["spentUsd"], s["softUsd"], s["limitUsd"],
                       f"[{_LEVELS[s['level']]}]{s['level']}[/]", s["resetsAt"][:16].replace("T", " "))
-    console.print(table if statuses else "no budgets (set one: llmrelay budgets set --user NAME --limit USD)")
+    if not statuses:
+        console.print("no budgets (set one: llmrelay budgets set --user NAME --limit USD)")
+        return
+    show(table)
 
 
 @budgets_app.command("clear")

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..config import load_settings
 from ..relay import Relay
-from .app import app, console
+from .app import app, console, show
 
 
 @app.command()
@@ -28,12 +28,12 @@ def agents(as_json: bool = typer.Option(False, "--json", help="Print JSON instea
         return
     table = Table(title="Agents", title_justify="left")
     for col in ("id", "name", "tier", "fallback chain (first to last)"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, no_wrap=col != "fallback chain (first to last)", overflow="fold")
     for a in catalog.values():
         chain = " → ".join(escape(str(x)) if x.provider in enabled else f"[dim strike]{escape(str(x))}[/]"
                            for x in a.links)
-        table.add_row(a.id, a.name, a.cost_tier, chain)
-    console.print(table)
+        table.add_row(escape(a.id), escape(a.name), a.cost_tier, chain)
+    show(table)
     if len(enabled) < len(relay.provider_status()):
         console.print("[dim]struck-through links belong to disabled providers: see `llmrelay providers`[/]")
 
@@ -53,9 +53,9 @@ def providers(
     else:
         table = Table(title="Providers", title_justify="left")
         for col in ("provider", "status", "base URL") + (("check",) if check else ()):
-            table.add_column(col, overflow="fold")
+            table.add_column(col, no_wrap=col in ("provider", "base URL"), overflow="fold")
         for r in rows:
-            status = "[green]enabled[/]" if r["enabled"] else f"[yellow]disabled[/]: {r['reason']}"
+            status = "[green]enabled[/]" if r["enabled"] else f"[yellow]disabled[/]: {escape(r['reason'] or '')}"
             extra = ()
             if check:
                 c = r.get("check")
@@ -65,8 +65,8 @@ def providers(
                     extra = (f"[green]ok[/] {c['latencyMs']} ms ({escape(c['detail'])})",)
                 else:
                     extra = (f"[red]failed[/] {escape(c['detail'])}",)
-            table.add_row(r["name"], status, r["baseUrl"], *extra)
-        console.print(table)
+            table.add_row(r["name"], status, escape(r["baseUrl"] or ""), *extra)
+        show(table)
     if any(not c["ok"] for c in checks.values()):
         raise typer.Exit(1)
 

@@ -23,7 +23,7 @@ from ..ledger.stats import GROUP_BY, UsageReport, UsageStats, usage_stats
 from ..providers.registry import known_providers
 from ..redaction import redact
 from ..types import money
-from .app import app, console, err_console, fail
+from .app import app, console, err_console, fail, show
 
 DEFAULT_DAYS = 30
 _KEY_COLUMNS = {None: [], "provider": ["provider"], "agent": ["agentId"], "user": ["userId"], "day": ["day"],
@@ -65,7 +65,7 @@ def usage(
                                         help="Write every matching ledger row to FILE as CSV ('-': stdout)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
 ) -> None:
-    """Calls, success and fallback rates, tokens, exact cost and latency over a window of the ledger."""
+    """Requests answered, attempts failed, fallbacks, tokens, exact cost and latency over a window of the ledger."""
     if by is not None and by not in GROUP_BY:
         raise fail(f"--by {by!r}: expected one of {', '.join(GROUP_BY)}")
     if provider is not None and provider not in known_providers():
@@ -138,31 +138,59 @@ def _pct(rate: float | None) -> str:
     return "—" if rate is None else f"{rate * 100:.1f}%"
 
 
-def _cells(s: UsageStats) -> list[str]:
-    cost = f"${money(s.cost_usd)}" + (" *" if s.unpriced_calls else "")
-    return [f"{s.requests:,}", f"{s.calls:,}", _pct(s.success_rate), _pct(s.fallback_rate),
-            f"{s.tokens.prompt:,}", f"{s.tokens.completion:,}", f"{s.tokens.total:,}", cost,
-            "—" if s.avg_latency_ms is None else f"{s.avg_latency_ms:,.1f}",
-            "—" if s.p95_latency_ms is None else f"{s.p95_latency_ms:,}"]
+def _cost(s: UsageStats) -> str:
+    return f"${money(s.cost_usd)}" + (" *" if s.unpriced_calls else "")
+
+
+def _ms(value: float | int | None, places: int = 0) -> str:
+    return "—" if value is None else f"{value:,.{places}f}"
+
+
+WIDE = ("requests", "answered", "attempts", "failed attempts", "fallback", "prompt tok", "completion tok",
+        "total tok", "cost (USD)", "avg ms", "p95 ms")
+MEDIUM = ("requests", "answered", "failed attempts", "tokens", "cost (USD)", "p95 ms")
+NARROW = ("requests", "answered", "att. failed", "cost (USD)")
+
+
+def _wide(s: UsageStats) -> list[str]:
+    return [f"{s.requests:,}", _pct(s.request_success_rate), f"{s.calls:,}", _pct(s.attempt_failure_rate),
+            _pct(s.fallback_rate), f"{s.tokens.prompt:,}", f"{s.tokens.completion:,}", f"{s.tokens.total:,}",
+            _cost(s), _ms(s.avg_latency_ms, 1), _ms(s.p95_latency_ms)]
+
+
+def _medium(s: UsageStats) -> list[str]:
+    return [f"{s.requests:,}", _pct(s.request_success_rate), _pct(s.attempt_failure_rate), f"{s.tokens.total:,}",
+            _cost(s), _ms(s.p95_latency_ms)]
+
+
+def _narrow(s: UsageStats) -> list[str]:
+    return [f"{s.requests:,}", _pct(s.request_success_rate), _pct(s.attempt_failure_rate), _cost(s)]
+
+
+def _table(report: UsageReport, title: str, columns: tuple[str, ...], cells: Any) -> Table:
+    table = Table(title=escape(title), title_justify="left")
+    keys = _KEY_COLUMNS[report.group_by] or [""]
+    for k in keys:
+        table.add_column(_HEADERS.get(k, ""), no_wrap=True)
+    for col in columns:
+        table.add_column(col, justify="right", no_wrap=True)
+    for g in report.groups:
+        table.add_row(*(escape(g.key[k]) for k in keys), *cells(g.stats))
+    if report.groups:
+        table.add_section()
+    table.add_row("total", *[""] * (len(keys) - 1), *cells(report.totals), style="bold")
+    return table
 
 
 def _print(report: UsageReport, agent: str | None, provider: str | None, user: str | None) -> None:
     span = f"{report.start:%Y-%m-%d %H:%M} → {report.end:%Y-%m-%d %H:%M} UTC"  # type: ignore[str-format]
     only = " · ".join(f"{k} {v}" for k, v in (("agent", agent), ("provider", provider), ("user", user)) if v)
-    table = Table(title=escape(f"Usage {span}" + (f" · {only}" if only else "")), title_justify="left")
-    keys = _KEY_COLUMNS[report.group_by] or [""]
-    for k in keys:
-        table.add_column(_HEADERS.get(k, ""), overflow="fold")
-    for col in ("requests", "calls", "success", "fallback", "prompt tok", "completion tok", "total tok",
-                "cost (USD)", "avg ms", "p95 ms"):
-        table.add_column(col, justify="right")
-    for g in report.groups:
-        table.add_row(*(escape(g.key[k]) for k in keys), *_cells(g.stats))
-    if report.groups:
-        table.add_section()
-    table.add_row("total", *[""] * (len(keys) - 1), *_cells(report.totals), style="bold")
-    console.print(table)
+    title = f"Usage {span}" + (f" · {only}" if only else "")
+    show(_table(report, title, WIDE, _wide), _table(report, title, MEDIUM, _medium),
+         _table(report, title, NARROW, _narrow), heading=len(_KEY_COLUMNS[report.group_by] or [""]))
+    console.print("answered: requests answered / requests; failed: failed attempts / all attempts", style="dim",
+                  soft_wrap=False)
     n = report.totals.unpriced_calls
     if n:
         console.print(f"* cost incomplete: {n:,} call{'s' if n != 1 else ''} of models without a known price "
-                      "not included (`llmrelay pricing unpriced` lists them)")
+                      "not included (`llmrelay pricing unpriced` lists them)", soft_wrap=False)

@@ -25,7 +25,7 @@ from ..db.models import ApiKey, User
 from ..db.users import PREFIX_LEN, create_key, create_user, list_keys, revoke_key, user_by_name
 from ..ledger import Ledger
 from ..types import InvalidRequest
-from .app import app, console
+from .app import app, console, show
 from .ledger import _with_ledger
 
 users_app = typer.Typer(help="Users of the HTTP service.", no_args_is_help=True)
@@ -43,8 +43,11 @@ def _short(t: datetime | None) -> str:
     return t.strftime("%Y-%m-%d %H:%M") if t is not None else "—"
 
 
-def _limit(v: int | None) -> str:
-    return "default" if v is None else ("unlimited" if v == 0 else str(v))
+def _limit(v: int | None, admin: bool = False) -> str:
+    """A user's own limit; without one, the server's default (for an admin: none, see routing/guards.py)."""
+    if v is None:
+        return "unlimited (admin)" if admin else "default"
+    return "unlimited" if v == 0 else f"{v:,}"
 
 
 async def _user(session: Any, name: str) -> User:
@@ -58,10 +61,12 @@ async def _user(session: Any, name: str) -> User:
 def users_add(
     name: str = typer.Argument(..., help="A unique name, 1 to 100 characters."),
     admin: bool = typer.Option(False, "--admin", help="May read every user's usage and configs."),
-    rpm: int | None = typer.Option(None, "--rpm", min=0, help="Requests per minute (0: unlimited). "
-                                                               "Default: LLMRELAY_RATE_RPM."),
-    tpm: int | None = typer.Option(None, "--tpm", min=0, help="Tokens per minute (0: unlimited). "
-                                                               "Default: LLMRELAY_RATE_TPM."),
+    rpm: int | None = typer.Option(None, "--rpm", min=0, metavar="N",
+                                   help="Requests per minute (0: unlimited). Default: LLMRELAY_RATE_RPM; "
+                                        "for an admin, unlimited."),
+    tpm: int | None = typer.Option(None, "--tpm", min=0, metavar="N",
+                                   help="Tokens per minute (0: unlimited). Default: LLMRELAY_RATE_TPM; "
+                                        "for an admin, unlimited."),
 ) -> None:
     """Add a user (then give them a key: llmrelay keys create --user NAME)."""
 
@@ -74,8 +79,9 @@ def users_add(
 
     user = asyncio.run(_with_ledger(go))
     role = "admin" if user.is_admin else "user"
-    console.print(f"{role} {escape(user.name)} added (id {user.id}; requests/min {_limit(user.rpm_limit)}, "
-                  f"tokens/min {_limit(user.tpm_limit)}); make a key: llmrelay keys create --user "
+    console.print(f"{role} {escape(user.name)} added (id {user.id}; requests/min "
+                  f"{_limit(user.rpm_limit, user.is_admin)}, tokens/min {_limit(user.tpm_limit, user.is_admin)}); "
+                  f"make a key: llmrelay keys create --user "
                   f"{escape(user.name)}")
 
 
@@ -95,13 +101,15 @@ def users_list(as_json: bool = typer.Option(False, "--json", help="Print JSON in
     if as_json:
         print(json.dumps(rows))
         return
-    table = Table(title="Users (limits: default = the server's LLMRELAY_RATE_RPM / _TPM)", title_justify="left")
+    title = "Users (limits: default = the server's LLMRELAY_RATE_RPM / _TPM; admins: unlimited)"
+    table = Table(title=title, title_justify="left")
     for col in ("name", "admin", "requests/min", "tokens/min", "live keys", "created (UTC)", "id"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, no_wrap=True)
     for u in users:
         table.add_row(escape(u.name) + (" (disabled)" if u.disabled else ""), "yes" if u.is_admin else "",
-                      _limit(u.rpm_limit), _limit(u.tpm_limit), str(live[u.id]), _short(u.created_at), u.id)
-    console.print(table)
+                      _limit(u.rpm_limit, u.is_admin), _limit(u.tpm_limit, u.is_admin), str(live[u.id]),
+                      _short(u.created_at), u.id)
+    show(table)
 
 
 @keys_app.command("create")
@@ -146,11 +154,11 @@ def keys_list(
         return
     table = Table(title="API keys (revoke one: llmrelay keys revoke PREFIX)", title_justify="left")
     for col in ("prefix", "user", "label", "created (UTC)", "last used", "revoked"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, no_wrap=col != "label", overflow="fold")
     for k, u in keys:
         table.add_row(k.prefix, escape(u.name), escape(k.name or ""), _short(k.created_at), _short(k.last_used_at),
                       _short(k.revoked_at) if k.revoked_at else "")
-    console.print(table)
+    show(table)
 
 
 @keys_app.command("revoke")
