@@ -142,7 +142,7 @@ async def _json(relay: Relay, who: Principal | None, agent: str, message: str | 
     try:
         outcome = await relay.chat(agent, message, turns, user=who, **kwargs)
     except AllLinksFailed as exc:
-        print(json.dumps({"error": str(exc), "attemptedProviders": [a.to_dict() for a in exc.attempts]}))
+        print(json.dumps({"error": failure_summary(exc), "attemptedProviders": [a.to_dict() for a in exc.attempts]}))
         return NO_ANSWER
     d = outcome.to_dict()
     print(json.dumps({k: d[k] for k in ("response", "model", "provider", "usedProvider", "fallbackUsed",
@@ -156,6 +156,7 @@ async def _stream(relay: Relay, who: Principal | None, agent: str, message: str 
                   kwargs: dict) -> int:
     out = sys.stdout
     wrote = False
+    said: dict[tuple[str, str], str | None] = {}  # each link's last error message, said once
     async for event in relay.stream(agent, message, turns, user=who, **kwargs):
         if isinstance(event, TextDelta):
             out.write(event.text)
@@ -163,7 +164,7 @@ async def _stream(relay: Relay, who: Principal | None, agent: str, message: str 
             wrote = True
         elif isinstance(event, AttemptEvent):
             if event.attempt.status != "success":
-                _attempt_line(event.attempt, wrote)
+                _attempt_line(event.attempt, wrote, said)
         elif isinstance(event, Outcome):
             if wrote:
                 out.write("\n")
@@ -182,17 +183,46 @@ def _print_calls(calls: tuple[ToolCall, ...]) -> None:
         print(f"tool call: {c.name} {c.arguments}")
 
 
-def _attempt_line(a: Attempt, mid_answer: bool) -> None:
-    what = "skipped" if a.status == "skipped" else f"failed ({a.error_kind.value if a.error_kind else '?'})"
+def _attempt_line(a: Attempt, mid_answer: bool, said: dict[tuple[str, str], str | None]) -> None:
+    """One line per attempt that did not answer; a retry that failed as the one before says so in brief."""
+    link = (a.provider, a.model)
+    again = link in said and said[link] == a.error_message
+    said[link] = a.error_message
+    what = "skipped" if a.status == "skipped" else f"failed ({_kind(a)})"
     prefix = "\n" if mid_answer else ""
+    if again:
+        err_console.print(f"{prefix}[yellow]↪ {escape(a.provider)}/{escape(a.model)} {what} again[/]", style="dim")
+        return
     err_console.print(f"{prefix}[yellow]↪ {escape(a.provider)}/{escape(a.model)} {what}:[/] "
                       f"{escape(a.error_message or '')}", style="dim")
+
+
+def _kind(a: Attempt) -> str:
+    return "skipped" if a.status == "skipped" else (a.error_kind.value if a.error_kind else a.status)
+
+
+def failure_summary(error: BaseException) -> str:
+    """Why no link answered, each link named once: its last error, and how many attempts it took.
+    Links that failed the same way (the same local Ollama down under two models) share one entry."""
+    if not isinstance(error, AllLinksFailed) or error.fatal is not None or error.unsupported or not error.attempts:
+        return str(error)
+    links: dict[tuple[str, str], list[Attempt]] = {}
+    for a in error.attempts:
+        links.setdefault((a.provider, a.model), []).append(a)
+    ways: dict[tuple[str, str], list[str]] = {}  # (kind, message) -> the links that ended so
+    for (provider, model), tries in links.items():
+        last, calls = tries[-1], sum(t.status != "skipped" for t in tries)
+        name = f"{provider}/{model}" + (f" ({calls} attempts)" if calls > 1 else "")
+        ways.setdefault((_kind(last), last.error_message or ""), []).append(name)
+    parts = [f"{', '.join(names)}: {kind}" + (f": {message}" if message else "")
+             for (kind, message), names in ways.items()]
+    return f"all {len(links)} link{'s' if len(links) != 1 else ''} failed: " + "; ".join(parts)
 
 
 def _failure_headline(outcome: Outcome) -> str:
     if outcome.text:
         return f"the stream broke after {len(outcome.text)} characters: {outcome.error}"
-    return str(outcome.error)
+    return failure_summary(outcome.error) if outcome.error is not None else "no answer"
 
 
 def _summary(o: Outcome) -> str:
