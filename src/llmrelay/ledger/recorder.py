@@ -192,17 +192,20 @@ class Recorder:
                 self._settle(n)
 
     def _settle(self, n: int, exc: BaseException | None = None) -> None:
-        """`n` more attempts are written (or lost, `exc`): tell the waiters whose attempts they were."""
+        """`n` more attempts are written: tell the waiters whose attempts they were.  Or they are lost (`exc`):
+        fail every waiter, since any may have had an attempt among them (one that did not gets no answer
+        though its rows follow: a request that is not answered may have rows, never the other way round)."""
         self._settled += n
+        lost = exc is not None and not isinstance(exc, asyncio.CancelledError)  # cancelled mid-insert: spooled
         waiters = self._waiters
-        while waiters and waiters[0][0] <= self._settled:
+        while waiters and (lost or waiters[0][0] <= self._settled):
             done = waiters.popleft()[1]
             if done.done():  # its request went away meanwhile
                 continue
-            if exc is None or isinstance(exc, asyncio.CancelledError):  # cancelled mid-insert: spooled first
-                done.set_result(None)
-            else:
+            if lost:
                 done.set_exception(LedgerUnavailable(f"the ledger rows could not be written: {_brief(exc)}"))
+            else:
+                done.set_result(None)
 
     async def reload_prices(self) -> None:
         try:
