@@ -4,8 +4,8 @@ Each test gets a database of its own, so that counts are exact: SQLite, a file i
 a fresh database on the shared server (LLMRELAY_TEST_PG), created for the test and dropped after it, reached
 through `TcpProxy` so that the test can take it away without stopping the server other tests use.
 
-The figures each test prints (answers, attempts, rows) are also appended to `outages.log` in the folder
-LLMRELAY_TEST_OUTAGE_LOG names, when it is set."""
+The figures each test prints (answers, attempts, rows; run with -s to see them) are also appended, one JSON
+line per test, to the file LLMRELAY_TEST_OUTAGE_LOG names, when it is set."""
 
 from __future__ import annotations
 
@@ -22,10 +22,13 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from llmrelay.testing import FakeServers
-from tests.dbfixtures import PG_ADMIN, _admin
+from tests.dbfixtures import PG_ADMIN, _admin, _run
 from tests.outages.load import AGENTS_TOML
 from tests.outages.outage import SqliteLock, TcpProxy
 from tests.servers import Server, wait_for
+
+LOG = os.environ.get("LLMRELAY_TEST_OUTAGE_LOG")
+"""Read at import: every test's environment is cleaned of LLMRELAY_* variables (tests/conftest.py)."""
 
 
 @dataclass
@@ -43,22 +46,26 @@ class Database:
     def up(self) -> None:
         self.outage.up()
 
-    def rows(self) -> list[tuple[str, str, int]]:
-        """Every ledger row's (id as 32 hex digits, request id, attempt number), in the order they were inserted."""
+    def rows(self) -> list[tuple[str, str, int, int]]:
+        """Every ledger row's (id as 32 hex digits, request id, attempt number, when it was inserted): SQLite's
+        rowid (a table only ever appended to numbers its rows in insertion order); PostgreSQL's xmin, the id of
+        the transaction that inserted it (each batch is one transaction; xids grow)."""
         if self.backend == "sqlite":
             with sqlite3.connect(make_url(self.url).database) as conn:
-                found = conn.execute("SELECT id, request_id, attempt FROM ai_model_usage ORDER BY rowid").fetchall()
+                found = conn.execute(
+                    "SELECT id, request_id, attempt, rowid FROM ai_model_usage ORDER BY rowid").fetchall()
         else:
             found = asyncio.run(_pg_rows(self.direct))
-        return [(uuid.UUID(str(i)).hex, rid, n) for i, rid, n in found]
+        return [(uuid.UUID(str(i)).hex, rid, n, when) for i, rid, n, when in found]
 
 
 async def _pg_rows(dsn: str) -> list[tuple]:
     import asyncpg
 
     conn = await asyncpg.connect(dsn, timeout=5)
-    try:  # a table that is only ever appended to: physical order is insertion order
-        return [tuple(r) for r in await conn.fetch("SELECT id, request_id, attempt FROM ai_model_usage ORDER BY ctid")]
+    try:
+        return [tuple(r) for r in await conn.fetch(
+            "SELECT id, request_id, attempt, xmin::text::bigint AS tx FROM ai_model_usage ORDER BY tx, ctid")]
     finally:
         await conn.close()
 
@@ -73,7 +80,7 @@ def database(request, tmp_path) -> Iterator[Database]:
 
     name = f"llmrelay_outage_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        _run(_admin(f'CREATE DATABASE "{name}"'))
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
         pytest.skip(f"PostgreSQL not reachable ({type(exc).__name__}: {exc}); set LLMRELAY_TEST_PG or start it")
     admin = make_url(PG_ADMIN.replace("postgresql+asyncpg://", "postgresql://"))
@@ -81,7 +88,7 @@ def database(request, tmp_path) -> Iterator[Database]:
         url = admin.set(drivername="postgresql", port=proxy.port, database=name).render_as_string(hide_password=False)
         direct = admin.set(drivername="postgresql", database=name).render_as_string(hide_password=False)
         yield Database("postgresql", url, direct, proxy)
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
@@ -146,9 +153,8 @@ def report(test: str, **figures: object) -> None:
     """Print a test's figures (run with -s to see them) and log them where LLMRELAY_TEST_OUTAGE_LOG says."""
     line = json.dumps({"test": test, **figures})
     print("\n" + line)
-    where = os.environ.get("LLMRELAY_TEST_OUTAGE_LOG")
-    if where:
-        with open(Path(where), "a") as f:
+    if LOG:
+        with open(Path(LOG), "a") as f:
             f.write(line + "\n")
 
 

@@ -66,14 +66,14 @@ def test_a_database_outage_under_load_is_served_degraded_then_every_row_lands_on
     attempts = sum(a.attempts for a in answers)
 
     rows = wait_replayed(service, database, attempts)
-    ids = [i for i, _, _ in rows]
+    ids = [i for i, _, _, _ in rows]
     assert len(set(ids)) == len(ids)  # no row twice
-    per_request = Counter(rid for _, rid, _ in rows)
+    per_request = Counter(rid for _, rid, _, _ in rows)
     assert all(per_request[a.request_id] == a.attempts for a in answers)  # every attempt, of every answer
     assert len(per_request) == len(answers)
-    assert len({(rid, n) for _, rid, n in rows}) == len(rows)
-    position = {i: n for n, i in enumerate(ids)}
-    replayed_order = [position[i] for i in spooled_before_return]
+    assert len({(rid, n) for _, rid, n, _ in rows}) == len(rows)
+    inserted = {i: when for i, _, _, when in rows}
+    replayed_order = [inserted[i] for i in spooled_before_return]
     assert replayed_order == sorted(replayed_order)  # the spool went in in the order it was written
     assert service.spool_files() == []
     assert service.ready()["status"] == "ready"
