@@ -112,7 +112,9 @@ def assert_cards_match(shown: dict[str, dict[str, str]], totals: dict) -> None:
     assert abs(Decimal(shown["cost"]["text"].lstrip("$").replace(",", "")) - Decimal(totals["costUsd"])) <= Decimal(
         "0.0000005") or Decimal(totals["costUsd"]) >= 1
     assert shown["calls"]["value"] == str(totals["calls"]) and shown["calls"]["text"] == f"{totals['calls']:,}"
-    for card, field in (("success", "successRate"), ("fallback", "fallbackRate")):
+    assert shown["requests"]["value"] == str(totals["requests"])
+    for card, field in (("success", "requestSuccessRate"), ("failures", "attemptFailureRate"),
+                        ("fallback", "fallbackRate")):
         assert float(shown[card]["value"] or "nan") == pytest.approx(totals[field], nan_ok=True)
         if totals[field] is not None:
             assert shown[card]["text"] == f"{totals[field] * 100:.1f}%"
@@ -147,7 +149,7 @@ def test_cards_and_charts_agree_with_the_api_for_the_same_window(seeded, live_se
     assert bar["y"] == [float(g["costUsd"]) for g in by_agent["groups"]]
     [line] = plot(page, "chart-days")
     per_day = dict(zip(line["x"], line["customdata"], strict=True))
-    assert len(per_day) == 8  # the seven days back from now touch eight calendar days
+    assert len(per_day) == 31  # the 30 days back from now (the default window) touch 31 calendar days
     assert {d: c for d, c in per_day.items() if c != "0"} == {g["day"]: g["costUsd"] for g in by_day["groups"]}
     assert sum(Decimal(c) for c in per_day.values()) == Decimal(totals["costUsd"])
     assert page.js_errors == []
@@ -194,7 +196,7 @@ def test_filters_change_the_figures_and_the_url(seeded, live_server, signed_in_p
     with page.expect_navigation():
         page.select_option("#f-provider", "openai")
     config = loaded(page)
-    assert parse_qs(urlsplit(page.url).query) == {"provider": ["openai"], "range": ["7d"]}
+    assert parse_qs(urlsplit(page.url).query) == {"provider": ["openai"], "range": ["30d"]}
     assert "provider=openai" in config["apiQuery"]
     totals = api_usage(live_server, "provider", config["apiQuery"])["totals"]
     assert_cards_match(cards(page), totals)
@@ -287,3 +289,86 @@ def test_the_page_fits_a_phone(seeded, live_server, phone_page, sign_in, screens
     first, last = (page.locator(".metric").nth(i).bounding_box() for i in (0, 5))
     assert last["y"] > first["y"]  # the cards wrap onto several rows
     screenshot(page, "usage-phone", full_page=False)  # the first screen, as a phone shows it
+
+
+# -- counting per request, the default window, URL parameters, direct calls -------------------------------
+
+
+def test_success_is_per_request_and_failures_per_attempt_beside_it(seeded, live_server, signed_in_page):
+    """The seeded traffic has fallbacks after failed attempts and one request no link answered: the
+    success card counts requests, the failure card attempts, each labelled so."""
+    page = signed_in_page
+    config = open_usage(page, live_server)
+    totals = api_usage(live_server, "provider", config["apiQuery"])["totals"]
+    shown = cards(page)
+    assert totals["requestSuccessRate"] < 1 and totals["attemptFailureRate"] > 0
+    assert totals["requestSuccessRate"] != totals["successRate"]  # per request is not per attempt
+    assert shown["success"]["text"] == f"{totals['requestSuccessRate'] * 100:.1f}%"
+    assert shown["failures"]["text"] == f"{totals['attemptFailureRate'] * 100:.1f}%"
+    answered = min(totals["successes"], totals["requests"])
+    assert f"{answered:,} of {totals['requests']:,} requests answered" in page.inner_text("#card-success")
+    assert "per request" in page.inner_text("#card-success").lower()
+    assert "per attempt" in page.inner_text("#card-failures").lower()
+    assert f"{totals['failures']:,} of {totals['calls']:,} attempts failed" in page.inner_text("#card-failures")
+    success, failures = (page.locator(f"#card-{c}").bounding_box() for c in ("success", "failures"))
+    assert success["y"] == failures["y"] and failures["x"] > success["x"]  # side by side
+    for card in ("cost", "requests", "success", "failures"):  # no figure broken over two lines at 1280 px
+        value = page.locator(f"#card-{card} .metric-value")
+        line = float(value.evaluate("e => parseFloat(getComputedStyle(e).lineHeight)"))
+        assert value.bounding_box()["height"] < 1.5 * line, card
+
+
+def test_the_page_defaults_to_the_last_30_days_like_the_cli_and_the_api(seeded, live_server, signed_in_page):
+    page = signed_in_page
+    config = open_usage(page, live_server)
+    start, end = (datetime.fromisoformat(config[k].replace("Z", "+00:00")) for k in ("from", "to"))
+    assert end - start == timedelta(days=30)
+    assert page.input_value("#f-range") == "30d" and "Last 30 days" in page.inner_text("#usage-window")
+    assert page.locator("#url-errors").count() == 0
+
+
+def test_from_and_to_in_the_url_are_a_custom_range_without_range_custom(seeded, live_server, signed_in_page):
+    page = signed_in_page
+    today = datetime.now(UTC).date()
+    config = open_usage(page, live_server, f"from={today - timedelta(days=2)}&to={today}")
+    assert (config["from"], config["to"]) == (f"{today - timedelta(days=2)}T00:00:00Z",
+                                              f"{today + timedelta(days=1)}T00:00:00Z")
+    assert page.input_value("#f-range") == "custom" and page.is_visible("#f-from")
+    assert page.input_value("#f-from") == str(today - timedelta(days=2)) and page.input_value("#f-to") == str(today)
+    assert page.locator("#url-errors").count() == 0
+    assert_cards_match(cards(page), api_usage(live_server, "provider", config["apiQuery"])["totals"])
+
+
+@pytest.mark.parametrize(("query", "says"), [
+    ("range=1y", "“1y” is not a range (24h, 7d, 30d or custom): showing the last 30 days."),
+    ("from=2025-02-30", "“from” is not a date (YYYY-MM-DD): '2025-02-30'."),
+    ("range=custom&from=2025-03-05&to=2025-03-01", "The start date is after the end date."),
+    ("provider=acme", "“acme” is not a known provider: showing every provider."),
+    ("range=7d&to=2025-03-01", "“from” and “to” apply to a custom range: showing the last 7 days."),
+])
+def test_an_invalid_url_parameter_is_said_not_silently_replaced(seeded, live_server, signed_in_page, query, says):
+    page = signed_in_page
+    open_usage(page, live_server, query)
+    box = page.locator("#url-errors")
+    assert box.is_visible() and box.get_attribute("role") == "alert"
+    assert says in box.inner_text()
+    assert page.js_errors == []
+
+
+def test_direct_calls_have_an_agent_filter_entry(seeded, live_server, signed_in_page):
+    r = live_server.api("POST", "/v1/chat/completions", json={
+        "model": "gpt-4o", "messages": [{"role": "user", "content": "a direct call"}]})
+    assert r.status_code == 200, r.text
+    wait_for_rows(live_server, {r.headers["x-request-id"]})
+    page = signed_in_page
+    open_usage(page, live_server)
+    assert page.locator("#f-agent option[value=direct]").inner_text() == "Direct calls (no agent)"
+    with page.expect_navigation():
+        page.select_option("#f-agent", "direct")
+    config = loaded(page)
+    assert "agent=direct" in page.url and "agentId=direct" in config["apiQuery"]
+    totals = api_usage(live_server, "provider", config["apiQuery"])["totals"]
+    assert totals["requests"] >= 1
+    assert_cards_match(cards(page), totals)
+    agents = set(page.eval_on_selector_all("#records-body tr td:nth-child(4)", "tds => tds.map(t => t.textContent)"))
+    assert agents == {"direct"}

@@ -6,10 +6,16 @@ goes with it; `static/usage.js` fetches the figures, charts and records with tha
 "Export CSV" link is the export API with the same query.  Every request of one page view therefore
 reads the same window, even when the range is "the last 24 hours".
 
-    range     24h | 7d | 30d (the window ends now) | custom (from and to, whole UTC days, both included)
-    from, to  YYYY-MM-DD, with range=custom
-    agent, provider
+    range     24h | 7d | 30d (the window ends now; the default, as for the CLI and the API, is 30d)
+              | custom (from and to, whole UTC days, both included)
+    from, to  YYYY-MM-DD; either one alone, without `range`, means a custom range too
+    agent     an agent's id, or `direct` for calls that name a model rather than an agent
+    provider
     user      admins only: one user's usage (everyone's without it)
+
+A value the page cannot use (an unknown range, a date that is not one, an unknown provider, a user filter
+from a non-admin) is never replaced in silence: the page shows what it shows instead and why
+(`UsageView.errors`), never a 4xx for a mistyped link.
 
 Beside the window, the page shows the budgets the viewer may see (an admin: all; a user: those on them)
 as they stand in their current period, computed here (`budget_views`) and rendered by the template.
@@ -33,6 +39,7 @@ from starlette.responses import Response
 from ..db.users import user_names
 from ..providers.registry import known_providers
 from ..routing.budgets import BudgetStatus
+from ..routing.targets import DIRECT_AGENT
 from .session import PageUser
 from .templating import render
 
@@ -40,7 +47,8 @@ router = APIRouter(include_in_schema=False)
 
 PRESETS = {"24h": ("Last 24 hours", timedelta(hours=24)), "7d": ("Last 7 days", timedelta(days=7)),
            "30d": ("Last 30 days", timedelta(days=30))}
-DEFAULT_RANGE = "7d"
+DEFAULT_RANGE = "30d"
+DIRECT_LABEL = "Direct calls (no agent)"
 MAX_CUSTOM_DAYS = 3660
 PAGE_SIZE = 25
 
@@ -55,7 +63,12 @@ class UsageView:
     agent: str | None = None
     provider: str | None = None
     user: str | None = None
-    error: str | None = None
+    errors: tuple[str, ...] = ()
+    """What in the page's URL could not be used, and what the page shows instead."""
+
+    @property
+    def error(self) -> str | None:
+        return " ".join(self.errors) or None
 
     @property
     def first_day(self) -> str:
@@ -92,54 +105,75 @@ def _stamp(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _day(value: str | None) -> date | None:
+def _day(value: str | None, name: str, errors: list[str]) -> date | None:
+    value = (value or "").strip()
+    if not value:
+        return None
     try:
-        return date.fromisoformat(value.strip()) if value else None
+        return date.fromisoformat(value)
     except ValueError:
+        errors.append(f"“{name}” is not a date (YYYY-MM-DD): {value[:40]!r}.")
         return None
 
 
-def _choice(value: str | None, max_length: int = 64) -> str | None:
+def _choice(value: str | None, name: str, errors: list[str], max_length: int = 64) -> str | None:
     value = (value or "").strip()
-    return value if value and len(value) <= max_length else None
+    if len(value) > max_length:
+        errors.append(f"The {name} filter is longer than {max_length} characters: showing every {name}.")
+        return None
+    return value or None
 
 
-def _custom_window(first_day: str | None, last_day: str | None,
-                   today: date) -> tuple[tuple[datetime, datetime] | None, str | None]:
-    """Whole UTC days from `first_day` through `last_day` (both included), or why not.  One of
-    them alone means the week that ends (or starts) there; the end defaults to today."""
-    first, last = _day(first_day), _day(last_day)
+def _custom_window(first: date | None, last: date | None, today: date) -> tuple[datetime, datetime] | str:
+    """Whole UTC days from `first` through `last` (both included), or why not.  One of them alone
+    means the week that ends (or starts) there; the end defaults to today."""
     if first is None and last is None:
-        return None, "Pick a start and an end date for a custom range."
+        return "Pick a start and an end date for a custom range."
     if last is None:
         last = max(today, first)  # type: ignore[type-var]  (first is a date here)
     if first is None:
         first = last - timedelta(days=6)
     if first > last:
-        return None, "The start date is after the end date."
+        return "The start date is after the end date."
     if (last - first).days >= MAX_CUSTOM_DAYS:
-        return None, f"A custom range spans at most {MAX_CUSTOM_DAYS} days."
+        return f"A custom range spans at most {MAX_CUSTOM_DAYS} days."
     start = datetime.combine(first, time.min, UTC)
-    return (start, start + timedelta(days=(last - first).days + 1)), None
+    return start, start + timedelta(days=(last - first).days + 1)
 
 
 def parse_view(query: Mapping[str, str], *, now: datetime, is_admin: bool) -> UsageView:
-    """The page's query string as a window and filters; a bad custom range falls back to the default
-    preset with an `error` the page shows (never a 4xx for a mistyped date)."""
-    provider = _choice(query.get("provider"))
-    filters = {"agent": _choice(query.get("agent")),
-               "provider": provider if provider in known_providers() else None,
-               "user": _choice(query.get("user")) if is_admin else None}
+    """The page's query string as a window and filters.  What cannot be used is left out and said in
+    `errors` (the page shows them), never a 4xx for a mistyped link."""
+    errors: list[str] = []
+    provider = _choice(query.get("provider"), "provider", errors)
+    if provider is not None and provider not in known_providers():
+        errors.append(f"“{provider[:40]}” is not a known provider: showing every provider.")
+        provider = None
+    user = _choice(query.get("user"), "user", errors)
+    if user is not None and not is_admin:
+        errors.append("Only an admin can look at another user's usage: showing yours.")
+        user = None
+    filters = {"agent": _choice(query.get("agent"), "agent", errors), "provider": provider, "user": user}
     end = (now + timedelta(seconds=1)).replace(microsecond=0)  # whole seconds, and nothing recorded by now left out
-    choice = query.get("range") or DEFAULT_RANGE
+    dates = [query.get("from"), query.get("to")]
+    choice = (query.get("range") or "").strip() or ("custom" if any(d and d.strip() for d in dates) else DEFAULT_RANGE)
+    fallback = PRESETS[DEFAULT_RANGE][0].lower()
     if choice == "custom":
-        window, error = _custom_window(query.get("from"), query.get("to"), today=end.date())
-        if window is not None:
-            return UsageView("custom", *window, **filters)
-        return UsageView(DEFAULT_RANGE, end - PRESETS[DEFAULT_RANGE][1], end, error=error, **filters)
+        before = len(errors)
+        first, last = _day(dates[0], "from", errors), _day(dates[1], "to", errors)
+        if len(errors) == before:  # the dates given are dates
+            window = _custom_window(first, last, today=end.date())
+            if isinstance(window, tuple):
+                return UsageView("custom", *window, **filters, errors=tuple(errors))
+            errors.append(window)
+        errors.append(f"Showing the {fallback} instead.")
+        return UsageView(DEFAULT_RANGE, end - PRESETS[DEFAULT_RANGE][1], end, **filters, errors=tuple(errors))
     if choice not in PRESETS:
+        errors.append(f"“{choice[:40]}” is not a range (24h, 7d, 30d or custom): showing the {fallback}.")
         choice = DEFAULT_RANGE
-    return UsageView(choice, end - PRESETS[choice][1], end, **filters)
+    elif any(d and d.strip() for d in dates):
+        errors.append(f"“from” and “to” apply to a custom range: showing the {PRESETS[choice][0].lower()}.")
+    return UsageView(choice, end - PRESETS[choice][1], end, **filters, errors=tuple(errors))
 
 
 LEVELS = {"ok": ("OK", "Under the soft threshold"),
@@ -241,12 +275,13 @@ async def usage_page(request: Request, user: PageUser) -> Response:
     view = parse_view(request.query_params, now=datetime.now(UTC), is_admin=user.is_admin)
     relay = request.app.state.relay
     users = await _user_names(request) if user.is_admin else {}
-    agents = sorted(set(relay.agents) | ({view.agent} if view.agent else set()))
+    agents = sorted((set(relay.agents) | ({view.agent} if view.agent else set())) - {DIRECT_AGENT})
     config = {"apiQuery": view.api_query(), "from": _stamp(view.start), "to": _stamp(view.end),
               "pageSize": PAGE_SIZE, "isAdmin": user.is_admin, "userNames": users}
     budgets = await budget_views(request, user, users or {user.user_id: user.name})
     if user.is_admin and budgets is not None:  # the editor's starting points (webhook URLs: admins only)
         config["budgetSpecs"] = {b.scope: b.spec for b in budgets}
-    return render(request, "usage.html", view=view, presets=PRESETS, agents=agents, providers=known_providers(),
+    return render(request, "usage.html", view=view, presets=PRESETS, agents=agents, direct=DIRECT_AGENT,
+                  direct_label=DIRECT_LABEL, providers=known_providers(),
                   users=users, config=config, budgets=budgets,
                   budget_agents=sorted(relay.agents) if user.is_admin else [], budget_periods=PERIODS)

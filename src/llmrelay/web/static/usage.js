@@ -67,8 +67,14 @@
       ? `${count(t.unpricedCalls)} unpriced call${t.unpricedCalls === 1 ? "" : "s"}: cost incomplete` : "";
     setCard("card-cost", usd(t.costUsd), t.costUsd, unpriced, `Exactly $${t.costUsd}`);
     $("card-cost").classList.toggle("flagged", !t.costComplete);
-    setCard("card-calls", count(t.calls), t.calls, `${count(t.requests)} requests · ${count(t.failures)} failed`);
-    setCard("card-success", percent(t.successRate), t.successRate, `${count(t.successes)} answered`);
+    setCard("card-requests", count(t.requests), t.requests, `${count(t.calls)} attempts`);
+    // per request: one answered after three failed attempts is one request answered
+    const answered = Math.min(t.successes, t.requests);
+    setCard("card-success", percent(t.requestSuccessRate), t.requestSuccessRate,
+      `${count(answered)} of ${count(t.requests)} requests answered`);
+    setCard("card-calls", count(t.calls), t.calls, "retries and fallback links included");
+    setCard("card-failures", percent(t.attemptFailureRate), t.attemptFailureRate,
+      `${count(t.failures)} of ${count(t.calls)} attempts failed`);
     setCard("card-fallback", percent(t.fallbackRate), t.fallbackRate, `${count(t.fallbacks)} by a fallback`);
     setCard("card-avg-latency", ms(t.avgLatencyMs), t.avgLatencyMs, "per call");
     setCard("card-p95-latency", ms(t.p95LatencyMs), t.p95LatencyMs, "95% of calls were faster or equal");
