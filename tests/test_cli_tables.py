@@ -140,9 +140,10 @@ def test_model_ids_are_printed_literally_not_as_emoji(ledger):
 
 def test_help_shows_no_bool_on_flags_and_version_is_one_plain_line():
     for args in (["--help"], ["usage", "--help"], ["chat", "--help"], ["users", "add", "--help"],
-                 ["budgets", "set", "--help"]):
+                 ["budgets", "set", "--help"], ["serve", "--help"], ["fake-providers", "--help"],
+                 ["keys", "create", "--help"], ["keys", "revoke", "--help"]):
         done = invoke({}, 100, *args)
-        assert done.exit_code == 0 and "<bool>" not in done.output, done.output
+        assert done.exit_code == 0 and "<bool>" not in done.output and "<str>" not in done.output, done.output
         assert "''" not in done.output and '""' not in done.output
     version = invoke({}, 100, "--version")
     assert re.fullmatch(r"llmrelay \d+\.\d+\.\d+\S*\n", version.output), version.output

@@ -14,7 +14,7 @@ from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
-from typer.core import TyperOption
+from typer.core import TyperArgument, TyperOption
 
 from ..version import __version__
 
@@ -33,8 +33,14 @@ def _display_type(self: TyperOption, ctx: typer.Context) -> str | None:
     return None if self.is_flag else _typer_display_type(self, ctx)
 
 
-_typer_display_type = TyperOption.display_type_rich
+def _argument_type(self: TyperArgument, ctx: typer.Context) -> str | None:
+    """An argument's metavar (MESSAGE, NAME) says what it is: no `<str>` beside it."""
+    return None if self.metavar is not None else _typer_argument_type(self, ctx)
+
+
+_typer_display_type, _typer_argument_type = TyperOption.display_type_rich, TyperArgument.display_type_rich
 TyperOption.display_type_rich = _display_type  # type: ignore[method-assign]
+TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign]
 
 
 def _version(value: bool) -> None:

@@ -84,17 +84,20 @@ def read_image(path: Path) -> Image:
 
 @app.command()
 def chat(
-    message: str = typer.Argument(..., help="What to ask. '-' reads it from standard input."),
-    agent: str = typer.Option(..., "--agent", "-a", help="Agent id (see `llmrelay agents`)."),
-    provider: str | None = typer.Option(None, "--provider", "-p", help="Try this provider first."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Try this model first."),
-    history: Path | None = typer.Option(None, "--history", help="JSON file: earlier turns [{role, content}]."),
-    image: list[Path] | None = typer.Option(None, "--image", "-i", help="An image to send with the message "
+    message: str = typer.Argument(..., metavar="MESSAGE", help="What to ask. '-' reads it from standard input."),
+    agent: str = typer.Option(..., "--agent", "-a", metavar="ID", help="Agent id (see `llmrelay agents`)."),
+    provider: str | None = typer.Option(None, "--provider", "-p", metavar="PROVIDER", help="Try this provider first."),
+    model: str | None = typer.Option(None, "--model", "-m", metavar="MODEL", help="Try this model first."),
+    history: Path | None = typer.Option(None, "--history", metavar="FILE",
+                                        help="JSON file: earlier turns [{role, content}]."),
+    image: list[Path] | None = typer.Option(None, "--image", "-i", metavar="FILE",
+                                            help="An image to send with the message "
                                             "(PNG, JPEG, GIF, WebP); repeat for more."),
-    max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="Cap on the answer's tokens."),
-    temperature: float | None = typer.Option(None, "--temperature", min=0.0, max=2.0, help="0 to 2."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, metavar="N", help="Cap on the answer's tokens."),
+    temperature: float | None = typer.Option(None, "--temperature", min=0.0, max=2.0, metavar="T", help="0 to 2."),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object instead of streaming."),
-    user: str | None = typer.Option(None, "--user", "-u", help="Ask as this user (name or id): their saved "
+    user: str | None = typer.Option(None, "--user", "-u", metavar="USER",
+                                    help="Ask as this user (name or id): their saved "
                                     f"configs and rate limits apply.  Default: {DEFAULT_USER!r} if it exists."),
 ) -> None:
     """Ask an agent.  The answer streams to stdout; a summary line goes to stderr.

@@ -14,11 +14,13 @@ from .app import app, console, fail
 
 @app.command("fake-providers")
 def fake_providers(
-    port: int = typer.Option(9100, "--port", min=0, max=65530,
+    port: int = typer.Option(9100, "--port", min=0, max=65530, metavar="PORT",
                              help="First port: the providers take consecutive ports from here (0: any free)."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
-    provider: list[str] = typer.Option(None, "--provider", help="Only these providers (repeatable)."),
-    env_file: Path | None = typer.Option(None, "--env-file", help="Also write the variables to this file."),
+    host: str = typer.Option("127.0.0.1", "--host", metavar="HOST", help="Interface to listen on."),
+    provider: list[str] = typer.Option(None, "--provider", metavar="PROVIDER",
+                                       help="Only these providers (repeatable)."),
+    env_file: Path | None = typer.Option(None, "--env-file", metavar="FILE",
+                                         help="Also write the variables to this file."),
 ) -> None:
     """Run fake Anthropic, OpenAI, Gemini, OpenRouter and Ollama servers until Ctrl-C.
 

@@ -10,9 +10,11 @@ from .app import app, fail
 
 @app.command()
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
-    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on (0: any free port)."),
-    workers: int = typer.Option(1, "--workers", min=1, max=512, help="Worker processes sharing the port."),
+    host: str = typer.Option("127.0.0.1", "--host", metavar="HOST",
+                             help="Address to listen on (0.0.0.0: every interface)."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, metavar="PORT",
+                             help="Port to listen on (0: any free port)."),
+    workers: int = typer.Option(1, "--workers", min=1, max=512, metavar="N", help="Worker processes sharing the port."),
 ) -> None:
     """Run the HTTP service: migrate the database, create the admin key on first start, serve.
 

@@ -59,7 +59,7 @@ async def _user(session: Any, name: str) -> User:
 
 @users_app.command("add")
 def users_add(
-    name: str = typer.Argument(..., help="A unique name, 1 to 100 characters."),
+    name: str = typer.Argument(..., metavar="NAME", help="A unique name, 1 to 100 characters."),
     admin: bool = typer.Option(False, "--admin", help="May read every user's usage and configs."),
     rpm: int | None = typer.Option(None, "--rpm", min=0, metavar="N",
                                    help="Requests per minute (0: unlimited). Default: LLMRELAY_RATE_RPM; "
@@ -114,8 +114,9 @@ def users_list(as_json: bool = typer.Option(False, "--json", help="Print JSON in
 
 @keys_app.command("create")
 def keys_create(
-    user: str = typer.Option(..., "--user", help="Whose key: a user name."),
-    label: str | None = typer.Option(None, "--name", help="A label to recognise the key by (e.g. 'ci')."),
+    user: str = typer.Option(..., "--user", metavar="NAME", help="Whose key: a user name."),
+    label: str | None = typer.Option(None, "--name", metavar="LABEL",
+                                     help="A label to recognise the key by (e.g. 'ci')."),
 ) -> None:
     """Make a key for a user.  The key itself is the last line printed, and is never shown again."""
     if label is not None and not 1 <= len(label.strip()) <= 100:
@@ -136,7 +137,7 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list(
-    user: str | None = typer.Option(None, "--user", help="Only this user's keys."),
+    user: str | None = typer.Option(None, "--user", metavar="NAME", help="Only this user's keys."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Every key by its prefix: whose, label, created, last used, revoked.  Never the key itself."""
@@ -162,7 +163,7 @@ def keys_list(
 
 
 @keys_app.command("revoke")
-def keys_revoke(prefix: str = typer.Argument(..., help=f"The key's prefix as `keys list` shows it "
+def keys_revoke(prefix: str = typer.Argument(..., metavar="PREFIX", help=f"The key's prefix as `keys list` shows it "
                                                        f"({PREFIX_LEN} characters; at least 6), or the key.")) -> None:
     """Revoke a key.  Running servers refuse it at once on PostgreSQL, within LLMRELAY_KEY_REFRESH seconds on SQLite."""
     settings = load_settings()
