@@ -55,6 +55,9 @@ class AgentAnswer(BaseModel):
     generationTime: int = Field(description="Milliseconds")
     requestId: str
     conversationId: str | None
+    conversationSaved: bool = Field(True, description=(
+        "False when the exchange could not be kept (the database was away): the answer is given all the same, "
+        "its ledger rows are spooled, and conversationId is what was sent (null for a new conversation)"))
     finishReason: str | None
     agentId: str
     toolCalls: list[ToolCallOut] | None = Field(None, description=(

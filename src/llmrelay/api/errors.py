@@ -28,6 +28,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
+from ..ledger.recorder import LedgerUnavailable
 from ..types import (
     AllLinksFailed,
     BudgetExceeded,
@@ -234,6 +235,8 @@ def as_problem(exc: Exception) -> Problem:
                            headers=walked, extra={"attemptedProviders": [a.to_dict() for a in exc.attempts]})
         return Problem(502, str(exc), code="all-providers-failed", headers=walked,
                        extra={"attemptedProviders": [a.to_dict() for a in exc.attempts]})
+    if isinstance(exc, LedgerUnavailable):  # a durable answer whose rows could be kept nowhere
+        return Problem(503, str(exc), code="ledger-unavailable", headers={"retry-after": "5"})
     if isinstance(exc, LLMRelayError):
         return Problem(500, str(exc))
     return Problem(500, "internal error (logged)")

@@ -11,6 +11,8 @@ stored (or continued) for every answer, each turn with its parts.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -39,6 +41,9 @@ from ..errors import ApiRoute, Problem, as_problem
 
 router = APIRouter(prefix="/api/ai", tags=["agents"], route_class=ApiRoute)
 TITLE_CHARS = 80
+STORE_TIMEOUT = 5.0
+"""Seconds the conversation store gets to read a history or keep an exchange, when the database is slow or away."""
+log = logging.getLogger("llmrelay.api")
 _FIELDS = {"tools": "tools", "tool_choice": "toolChoice", "parallel_tool_calls": "parallelToolCalls",
            "images": "message", "image_url": "message", "response_format": "responseFormat", "top_p": "topP",
            "top_k": "topK", "seed": "seed", "presence_penalty": "presencePenalty",
@@ -89,7 +94,14 @@ async def _turns(relay: Relay, body: AskAgent, user_id: str) -> tuple[list[Messa
         system = [t.system_text() for t in given if t.role == "system"]
         fields = [f"conversationHistory.{i}.content" for i, _ in kept]
     else:
-        found = await relay.ledger.conversations.history(cid, user_id)  # type: ignore[union-attr]
+        try:
+            async with asyncio.timeout(STORE_TIMEOUT):
+                found = await relay.ledger.conversations.history(cid, user_id)  # type: ignore[union-attr]
+        except (Exception, TimeoutError) as exc:  # the database is away: the history cannot be read
+            raise Problem(503, f"conversation {cid!r} cannot be read now: the database does not answer "
+                               f"({type(exc).__name__}); try again, or send the turns in conversationHistory",
+                          field="conversationId", code="conversation-unavailable", headers={"retry-after": "5"}
+                          ) from None
         if found is None:
             raise Problem(404, f"no conversation {cid!r}", field="conversationId", code="unknown-conversation")
         agent_id, history = found
@@ -128,8 +140,20 @@ async def _remember(relay: Relay, user_id: str, body: AskAgent, cid: str | None,
     return cid
 
 
-def _answer(outcome: Outcome, cid: str | None) -> dict[str, Any]:
-    return {**outcome.to_dict(), "conversationId": cid}
+async def _keep(relay: Relay, user_id: str, body: AskAgent, cid: str | None, outcome: Outcome,
+                message: Message) -> tuple[str | None, bool]:
+    """`_remember`, but an answer is never lost for its conversation: while the database is away the answer
+    goes out with `conversationSaved: false` (its ledger rows are spooled as usual)."""
+    try:
+        async with asyncio.timeout(STORE_TIMEOUT):
+            return await _remember(relay, user_id, body, cid, outcome, message), True
+    except (Exception, TimeoutError) as exc:
+        log.warning("conversation not saved (request %s): %s", outcome.request_id, type(exc).__name__)
+        return cid, False
+
+
+def _answer(outcome: Outcome, cid: str | None, saved: bool = True) -> dict[str, Any]:
+    return {**outcome.to_dict(), "conversationId": cid, "conversationSaved": saved}
 
 
 def _sse(event: str, data: Any) -> bytes:
@@ -152,7 +176,7 @@ async def ask_agent(body: AskAgent, request: Request, user: CurrentUser, relay: 
         outcome = await run
         if outcome.error is not None:
             raise _problem(outcome.error)
-        return _json(_answer(outcome, await _remember(relay, user.user_id, body, cid, outcome, message)))
+        return _json(_answer(outcome, *await _keep(relay, user.user_id, body, cid, outcome, message)))
     events = aiter(run)
     first = await anext(events)  # a request that cannot be served raises here, as an ordinary HTTP error
     return StreamingResponse(_frames(relay, user, body, cid, message, first, events), media_type="text/event-stream",
@@ -190,15 +214,16 @@ async def _frames(relay: Relay, user: Principal, body: AskAgent, cid: str | None
         while True:
             if isinstance(event, Outcome):
                 resp = event.response
+                saved = True
                 if event.error is None or (resp is not None and resp.text):
-                    cid = await _remember(relay, user.user_id, body, cid, event, message)
+                    cid, saved = await _keep(relay, user.user_id, body, cid, event, message)
                 if event.error is None:
-                    yield _sse("done", _answer(event, cid))
+                    yield _sse("done", _answer(event, cid, saved))
                 else:
                     p = _problem(event.error)
                     kind = getattr(event.error, "kind", None)
                     yield _sse("error", {"error": str(event.error), "errorKind": kind.value if kind else None,
-                                         "status": p.status, **_answer(event, cid)})
+                                         "status": p.status, **_answer(event, cid, saved)})
                 return
             frame = _frame(event)
             if frame is not None:
