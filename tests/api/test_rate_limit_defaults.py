@@ -102,3 +102,15 @@ def test_serve_prints_the_limits_in_force_among_its_start_up_lines(tmp_path):
             assert codes == [200] * 5  # over the default of 3: the admin is not held to it
         finally:
             server.kill()
+
+
+def test_the_open_stream_cap_says_how_to_change_it():
+    from llmrelay.routing.guards import OpenStreams
+
+    streams, alice = OpenStreams(cap=1), Principal("u1", "alice")
+    streams.open(alice)
+    with pytest.raises(RateLimited) as err:
+        streams.open(alice)
+    assert str(err.value) == ("rate limit reached (1 concurrent streams); retry in 1 s: the server's cap per user "
+                              "(LLMRELAY_MAX_STREAMS=N, 0: no cap)")
+    assert err.value.retry_after == 1

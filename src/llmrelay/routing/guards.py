@@ -50,6 +50,14 @@ class Guard(Protocol):
         """Charge what an admitted request used, once it has ended."""
 
 
+class TooManyStreams(RateLimited):
+    """A user already has the most streams open that the server lets one user have."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__(f"{cap} concurrent streams", 1)
+        self.args = (f"{self.args[0]}: the server's cap per user (LLMRELAY_MAX_STREAMS=N, 0: no cap)",)
+
+
 class OpenStreams:
     """How many streams each user has open in this process, and a cap on it: a client that opens streams
     without end (or never reads them) holds provider connections and memory that every other user needs.
@@ -62,7 +70,7 @@ class OpenStreams:
     def open(self, who: Principal) -> None:
         n = self._open.get(who.user_id, 0)
         if self.cap and n >= self.cap:
-            raise RateLimited(f"{self.cap} concurrent streams", 1)
+            raise TooManyStreams(self.cap)
         self._open[who.user_id] = n + 1
 
     def close(self, who: Principal) -> None:
