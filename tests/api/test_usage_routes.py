@@ -13,7 +13,7 @@ from sqlalchemy import insert, select
 
 from llmrelay.api.routes.usage import RecordsOut, UsageOut
 from llmrelay.db.models import AIModelUsage
-from llmrelay.ledger.records import COLUMNS
+from llmrelay.ledger.records import COLUMNS, CSV_COLUMNS, PER_1M
 from llmrelay.testing import faults
 
 
@@ -252,9 +252,12 @@ async def test_the_csv_export_streams_the_same_rows_as_the_records(client, keys,
     by_id = {rec["id"]: rec for rec in records}
     camel = {c: c.split("_")[0] + "".join(p.title() for p in c.split("_")[1:]) for c in COLUMNS}
     for row in table:
-        assert list(row) == list(COLUMNS)
+        assert list(row) == list(CSV_COLUMNS)  # the prices per 1M tokens, named so (records keep them per 1k)
         rec = by_id[row["id"]]
-        assert {c: row[c] for c in COLUMNS} == {c: csv_value(rec[camel[c]]) for c in COLUMNS}
+        assert {c: row[c] for c in COLUMNS if c not in PER_1M} == {
+            c: csv_value(rec[camel[c]]) for c in COLUMNS if c not in PER_1M}
+        for c, header in PER_1M.items():
+            assert row[header] == ("" if rec[camel[c]] is None else f"{(Decimal(rec[camel[c]]) * 1000).normalize():f}")
     assert [row["created_at"] for row in table] == sorted(row["created_at"] for row in table)  # oldest first
 
     r = await client.get("/api/ai/usage/export", headers=keys.auth("alice"))

@@ -16,7 +16,7 @@ from sqlalchemy import insert, text
 
 from llmrelay.db.engine import make_engine, sessions
 from llmrelay.db.models import AIModelUsage
-from llmrelay.ledger.records import COLUMNS, encode_cursor, export_csv, list_records, record_to_dict
+from llmrelay.ledger.records import COLUMNS, CSV_COLUMNS, encode_cursor, export_csv, list_records, record_to_dict
 from llmrelay.ledger.stats import agent_performance, unpriced_usage, usage_stats
 from llmrelay.testing import faults
 from llmrelay.types import InvalidRequest
@@ -379,18 +379,22 @@ async def test_csv_export_streams_every_column_in_batches_and_parses_back_to_the
     async with db() as s:
         chunks = [c async for c in export_csv(s, batch_size=3, user_id="alice")]
     assert len(chunks) == 1 + 3  # the header, then 7 rows in batches of 3, 3 and 1
-    assert chunks[0] == ",".join(COLUMNS) + "\r\n"
+    assert chunks[0] == ",".join(CSV_COLUMNS) + "\r\n"
+    assert "input_usd_per_1m" in CSV_COLUMNS and "input_price" not in CSV_COLUMNS
     parsed = list(csv.DictReader(io.StringIO("".join(chunks), newline="")))
-    assert len(parsed) == 7 and set(parsed[0]) == {c.name for c in AIModelUsage.__table__.columns}
+    assert len(parsed) == 7 and set(parsed[0]) == set(CSV_COLUMNS)
     for got, row in zip(parsed, rows, strict=True):
         assert uuid.UUID(got["id"]) == row["id"]
         assert datetime.fromisoformat(got["created_at"]) == row["created_at"]
         assert got["created_at"].endswith("+00:00")
         for col in ("prompt_tokens", "latency_ms", "attempt"):
             assert int(got[col]) == row[col]
-        for col in ("cost_usd", "input_price", "provider_cost_usd"):
+        for col in ("cost_usd", "provider_cost_usd"):
             assert (Decimal(got[col]) if got[col] else None) == row[col]
             assert "E" not in got[col]
+        # the applied price, kept per 1k tokens, exported per 1M
+        assert (Decimal(got["input_usd_per_1m"]) / 1000 if got["input_usd_per_1m"] else None) == row["input_price"]
+        assert "E" not in got["input_usd_per_1m"]
         assert got["unpriced"] == ("true" if row["unpriced"] else "false")
         assert got["error_message"] == (row["error_message"] or "")
     assert parsed[2]["cost_usd"] == "0.000000000002" and parsed[0]["cost_usd"] == "0"

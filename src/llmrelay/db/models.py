@@ -84,9 +84,11 @@ class AIModelUsage(Base):
     reasoning_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cache_write_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[Decimal | None] = mapped_column(Money)
-    """NULL exactly when the model has no known price (and then `unpriced` is true)."""
+    """USD; NULL exactly when the model has no known price (and then `unpriced` is true).  Stored as
+    `Money`: NUMERIC(24, 12) on PostgreSQL, integer pico-dollars (10^-12 USD) on SQLite, where a
+    direct reader sees 3000000 for $0.000003; the `usage_usd` view gives every amount in dollars."""
     input_price: Mapped[Decimal | None] = mapped_column(Money)
-    """USD per 1k input tokens applied; likewise the other prices."""
+    """USD per 1k input tokens applied (the tier the call's input selected); likewise the other prices."""
     output_price: Mapped[Decimal | None] = mapped_column(Money)
     cached_input_price: Mapped[Decimal | None] = mapped_column(Money)
     cache_write_price: Mapped[Decimal | None] = mapped_column(Money)
@@ -143,7 +145,16 @@ class AIModelConfig(Base):
 
 
 class AIProviderCost(Base):
-    """A price, effective from a moment on.  A new price is a new row: history is never rewritten."""
+    """A price, effective from a moment on.  A new price is a new row: history is never rewritten.
+
+    Prices are USD per 1k tokens, as the column names say (people read them per 1M: `llmrelay pricing
+    list`, the CSV export, the `usage_usd` view).  `Money` stores them exactly: NUMERIC(24, 12) on
+    PostgreSQL, an integer count of pico-dollars (10^-12 USD) on SQLite, so a person reading the SQLite
+    file directly sees 3000000 for $3 per 1M tokens ($0.000003 a token, $0.003 per 1k).
+
+    A tiered price is several rows with the same provider, model and `effective_from`: the base row
+    (`above_input_tokens` 0) and one row per tier, whose prices apply to every token of a call with
+    more input tokens than its `above_input_tokens`."""
 
     __tablename__ = "ai_provider_costs"
 
@@ -153,11 +164,18 @@ class AIProviderCost(Base):
     """A model id, or `*` for every model of the provider without a row of its own."""
     input_cost_per_1k_tokens: Mapped[Decimal] = mapped_column(Money)
     output_cost_per_1k_tokens: Mapped[Decimal] = mapped_column(Money)
+    """Reasoning tokens included: providers bill them as output."""
     cached_input_cost_per_1k_tokens: Mapped[Decimal | None] = mapped_column(Money)
+    """Input read from a prompt cache (NULL: billed as input)."""
     cache_write_cost_per_1k_tokens: Mapped[Decimal | None] = mapped_column(Money)
+    """Input written to a prompt cache, Anthropic's 5-minute writes (NULL: billed as input)."""
     source: Mapped[str] = mapped_column(String(32), default="manual")
     effective_from: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cache_write_1h_cost_per_1k_tokens: Mapped[Decimal | None] = mapped_column(Money)
+    """Input written to a 1-hour prompt cache (Anthropic; NULL: billed as a 5-minute write)."""
+    above_input_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    """0: the base price; n > 0: a tier, the prices of a call with more than n input tokens (all of them)."""
 
     __table_args__ = (Index("ix_ai_provider_costs_lookup", "provider", "model", "effective_from"),)
 

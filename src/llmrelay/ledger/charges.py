@@ -12,6 +12,10 @@ cannot change, held as a `Rate` in whole pico-dollars per 1k tokens, and the cos
 count of 10^-15 USD rounded half-even to the pico-dollar — `compute_cost` exactly as long as
 Decimal's 28 digits hold every intermediate value (checked).  Any other attempt takes the Decimal
 road.
+
+A tiered price is one `Rate` with its tiers' `Rate`s: an attempt whose input exceeds the first
+threshold (`Rate.top`; one integer comparison for every other attempt) takes the tier's rate, and its
+charge carries the tier's price, so the ledger row stores the prices that were applied.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..db.types import quantize
-from ..types import Attempt
+from ..types import Attempt, Usage
 from .pricing import WILDCARD, Price, PriceBook, compute_cost
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -34,6 +38,10 @@ _NEVER = -(2**80)
 _EXACT = 10**27
 """Costs below this many 10^-15 USD are computed exactly by Decimal's 28 digits too."""
 _PICO = Decimal("1e-12")
+_NO_TIER = 2**62
+"""`Rate.top` of a price without tiers: more input tokens than any call has."""
+_HOURS = "cache_write_1h_tokens" in getattr(Usage, "__dataclass_fields__", {})
+"""Whether usage counts 1-hour cache writes apart (read once: the request path reads no attribute it lacks)."""
 
 
 class Charge:
@@ -88,6 +96,8 @@ def charge_of(attempt: Attempt, book: PriceBook) -> Charge:
     """The reference: `attempt` priced by `compute_cost` in Decimal."""
     price = book.lookup(attempt.provider, attempt.model, started(attempt))
     cost = compute_cost(attempt.usage, price)
+    if price is not None and price.tiers and attempt.usage is not None:
+        price = price.for_input(attempt.usage.input_tokens)  # the prices applied
     return Charge(None if cost is None else int(cost.scaleb(12)), price)
 
 
@@ -95,29 +105,50 @@ def charge_of(attempt: Attempt, book: PriceBook) -> Charge:
 
 
 class Rate:
-    """A price in whole pico-dollars per 1k tokens, with the fallbacks of `compute_cost` applied."""
+    """A price in whole pico-dollars per 1k tokens, with the fallbacks of `compute_cost` applied.
+    `tiers`: (threshold, rate, price) of each tier, ascending; `top` the first threshold."""
 
-    __slots__ = ("cached", "columns", "input", "output", "write")
+    __slots__ = ("cached", "columns", "hour", "input", "output", "tiers", "top", "write")
 
-    def __init__(self, input: int, output: int, cached: int, write: int, columns: tuple) -> None:
+    def __init__(self, input: int, output: int, cached: int, write: int, columns: tuple, hour: int | None = None,
+                 tiers: tuple = ()) -> None:
         self.input, self.output, self.cached, self.write = input, output, cached, write
+        self.hour = write if hour is None else hour
         self.columns = columns
         """input_price, output_price, cached_input_price, cache_write_price as the driver takes them."""
+        self.tiers = tiers
+        self.top = tiers[0][0] if tiers else _NO_TIER
 
     @classmethod
     def of(cls, price: Price, money=int, null: Any = None) -> Rate | None:
-        """`price` in whole pico-dollars, or None when some part of it is not (then the attempt
-        takes the Decimal road)."""
-        picos = [_whole_pico(v) for v in (price.input, price.output, price.cached_input, price.cache_write)]
+        """`price` (and each of its tiers) in whole pico-dollars, or None when some part of it is not
+        (then the attempt takes the Decimal road)."""
+        picos = [_whole_pico(v) for v in price.figures()]
         if any(p is False for p in picos) or picos[0] is None or picos[1] is None:
             return None
-        pin, pout, pcached, pwrite = picos
-        return cls(pin, pout, pin if pcached is None else pcached, pin if pwrite is None else pwrite,
-                   tuple(null if p is None else money(p) for p in picos))
+        pin, pout, pcached, pwrite, phour = picos
+        tiers = []
+        for t in price.tiers:
+            rate = cls.of(t, money, null)
+            if rate is None:
+                return None
+            tiers.append((t.above, rate, t))
+        write = pin if pwrite is None else pwrite
+        return cls(pin, pout, pin if pcached is None else pcached, write,
+                   tuple(null if p is None else money(p) for p in picos[:4]), phour, tuple(tiers))
 
-    def cost(self, input_tokens: int, output_tokens: int, cached_input_tokens: int, cache_write_tokens: int) -> int:
-        """`compute_cost` in pico-dollars, for tokens that used some; -1 where this cannot be
-        sure to equal it (negative or non-integer counts, amounts past Decimal's precision)."""
+    def at(self, input_tokens: int) -> tuple[Rate, Price | None]:
+        """The tier's rate and price for a call of `input_tokens` past `top` (this rate and None otherwise)."""
+        for above, rate, price in reversed(self.tiers):
+            if input_tokens > above:
+                return rate, price
+        return self, None
+
+    def cost(self, input_tokens: int, output_tokens: int, cached_input_tokens: int, cache_write_tokens: int,
+             cache_write_1h_tokens: int = 0) -> int:
+        """`compute_cost` in pico-dollars at this rate (not its tiers), for tokens that used some; -1
+        where this cannot be sure to equal it (negative or non-integer counts, amounts past Decimal's
+        precision)."""
         if type(cached_input_tokens) is not int or type(cache_write_tokens) is not int:
             return -1  # (counts of any other type: a float input or output shows in `total`)
         cached = cached_input_tokens if cached_input_tokens < input_tokens else input_tokens  # min(), without a call
@@ -127,6 +158,10 @@ class Rate:
         if cached < 0 or written < 0 or uncached < 0 or output_tokens < 0:
             return -1
         total = uncached * self.input + cached * self.cached + written * self.write + output_tokens * self.output
+        if cache_write_1h_tokens:  # the 1-hour part of the writes, at its own price
+            if type(cache_write_1h_tokens) is not int or cache_write_1h_tokens < 0:
+                return -1
+            total += (cache_write_1h_tokens if cache_write_1h_tokens < written else written) * (self.hour - self.write)
         if type(total) is not int or total >= _EXACT:
             return -1
         pico, rest = divmod(total, 1000)  # 10^-15 USD -> pico-dollars, half-even as `quantize`
@@ -183,8 +218,10 @@ class Pricer:
         if price is None:
             return Charge(None, None)
         if rate is not None:
+            if usage.input_tokens > rate.top:  # a tier's prices apply
+                rate, price = rate.at(usage.input_tokens)  # type: ignore[assignment]
             pico = rate.cost(usage.input_tokens, usage.output_tokens, usage.cached_input_tokens,
-                             usage.cache_write_tokens)
+                             usage.cache_write_tokens, usage.cache_write_1h_tokens if _HOURS else 0)  # type: ignore[attr-defined]
             if pico >= 0:
                 return Charge(pico, price, rate)
         return charge_of(attempt, self.book)

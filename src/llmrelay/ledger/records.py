@@ -24,7 +24,12 @@ from .stats import window_filters
 
 MAX_PAGE = 1000
 COLUMNS = tuple(c.name for c in U.__table__.columns)
-"""The CSV export's columns: every column of ai_model_usage, in table order."""
+"""Every column of ai_model_usage, in table order: the fields of a record."""
+PER_1M = {"input_price": "input_usd_per_1m", "output_price": "output_usd_per_1m",
+          "cached_input_price": "cached_input_usd_per_1m", "cache_write_price": "cache_write_usd_per_1m"}
+"""The applied prices, kept per 1k tokens, and their CSV headers: the export gives them per 1M tokens."""
+CSV_COLUMNS = tuple(PER_1M.get(name, name) for name in COLUMNS)
+"""The CSV export's header: `COLUMNS`, the prices named with their unit (`cost_usd` is USD already)."""
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -101,6 +106,8 @@ def _csv_format(column: Any) -> Callable[[Any], Any] | None:
     """How one column's values are written (None: as they are; the csv module writes None as "")."""
     if isinstance(column.type, sqltypes.String):
         return _text
+    if column.name in PER_1M:
+        return lambda v: money(v * 1000)  # USD per 1k tokens -> per 1M
     if isinstance(column.type, Money):
         return money
     if isinstance(column.type, UTCDateTime):
@@ -122,7 +129,7 @@ async def _csv_batches(session: AsyncSession, batch_size: int,
             .execution_options(yield_per=batch_size))
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(CSV_COLUMNS)
     yield 0, buf.getvalue()
     result = await session.stream(stmt)
     try:
@@ -138,7 +145,9 @@ async def _csv_batches(session: AsyncSession, batch_size: int,
 
 async def export_csv(session: AsyncSession, *, batch_size: int = 1000, **filters: Any) -> AsyncIterator[str]:
     """The rows matching `filters` (those of `list_records`) as CSV text, header first, oldest
-    row first, one chunk per `batch_size` rows read from a server-side cursor."""
+    row first, one chunk per `batch_size` rows read from a server-side cursor.  Money is exact
+    decimal text: `cost_usd` and `provider_cost_usd` in USD, the applied prices in USD per 1M tokens
+    (`input_usd_per_1m`, …; `CSV_COLUMNS`)."""
     async for _, text in _csv_batches(session, batch_size, filters):
         yield text
 
@@ -185,5 +194,5 @@ async def request_summaries(s: AsyncSession, user_id: str, request_ids: list[str
     return out
 
 
-__all__ = ["COLUMNS", "decode_cursor", "encode_cursor", "export_csv", "list_records", "record_to_dict",
-           "request_summaries", "write_csv"]
+__all__ = ["COLUMNS", "CSV_COLUMNS", "PER_1M", "decode_cursor", "encode_cursor", "export_csv", "list_records",
+           "record_to_dict", "request_summaries", "write_csv"]

@@ -134,15 +134,20 @@ class Budgets:
         book = book or self.prices()
         if book is not self._book:  # prices of links, per price book (it is replaced when prices are reloaded)
             self._book, self._rates = book, {}
-        rate = self._rates.get(link, _MISSING)
-        if rate is _MISSING:
+        rates = self._rates.get(link, _MISSING)
+        if rates is _MISSING:
             price = book.lookup(link.provider, link.model)
-            rate = self._rates[link] = None if price is None else (  # the dearest input, the output
-                max(price.input, price.cache_write or ZERO, price.cached_input or ZERO), price.output)
-        if rate is None:
+            rates = self._rates[link] = None if price is None else tuple(  # per tier: the dearest input, the output
+                (p.above, max(p.input, p.cache_write or ZERO, p.cache_write_1h or ZERO, p.cached_input or ZERO),
+                 p.output) for p in (price, *price.tiers))
+        if rates is None:
             return None
         tokens_in = -(-input_chars // CHARS_PER_TOKEN) + images * TOKENS_PER_IMAGE + tools * TOKENS_PER_TOOL
-        return quantize((tokens_in * rate[0] + max_tokens * rate[1]) / _THOUSAND)  # type: ignore[index]
+        rate = rates[0]  # type: ignore[index]
+        for tier in rates[1:]:  # type: ignore[index]
+            if tokens_in > tier[0]:  # the tier this estimate of the input selects (tiers are dearer)
+                rate = tier
+        return quantize((tokens_in * rate[1] + max_tokens * rate[2]) / _THOUSAND)
 
     async def admit(self, user_id: str | None, agent_id: str, links: Sequence[Link], *, input_chars: int,
                     images: int = 0, tools: int = 0, max_tokens: int = 0) -> Ticket | None:
