@@ -346,13 +346,16 @@ def test_from_and_to_in_the_url_are_a_custom_range_without_range_custom(seeded, 
     ("provider=acme", "“acme” is not a known provider: showing every provider."),
     ("range=7d&to=2025-03-01", "“from” and “to” apply to a custom range: showing the last 7 days."),
 ])
-def test_an_invalid_url_parameter_is_said_not_silently_replaced(seeded, live_server, signed_in_page, query, says):
+def test_an_invalid_url_parameter_is_said_not_silently_replaced(seeded, live_server, signed_in_page, query, says,
+                                                               screenshot):
     page = signed_in_page
     open_usage(page, live_server, query)
     box = page.locator("#url-errors")
     assert box.is_visible() and box.get_attribute("role") == "alert"
     assert says in box.inner_text()
     assert page.js_errors == []
+    if query == "range=1y":
+        screenshot(page, "usage-url-error", full_page=False)
 
 
 def test_direct_calls_have_an_agent_filter_entry(seeded, live_server, signed_in_page):
