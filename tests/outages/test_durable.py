@@ -14,7 +14,7 @@ from llmrelay import Relay
 from llmrelay.config import load_settings
 from llmrelay.db.engine import make_engine, sessions
 from llmrelay.db.models import AIModelUsage
-from llmrelay.ledger import recorder as recorder_module
+from llmrelay.ledger import spool as spool_module
 from llmrelay.ledger.recorder import LedgerUnavailable, Recorder
 from llmrelay.testing import FakeServers
 from llmrelay.types import Attempt, Message, Outcome, RequestContext, Usage
@@ -79,7 +79,7 @@ async def test_while_the_database_is_away_settled_returns_once_the_rows_are_fsyn
         tmp_path, monkeypatch):
     synced: list[int] = []
     real_fsync = os.fsync
-    monkeypatch.setattr(recorder_module.os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    monkeypatch.setattr(spool_module.os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
     engine = make_engine(UNREACHABLE)
     recorder = Recorder(engine, tmp_path / "spool", flush_interval=3600, db_timeout=2, durable=True)
     await recorder.start()

@@ -18,11 +18,7 @@ or fsync'ed into the spool.  Group commit: the waiter wakes the writer at once, 
 that arrives while a batch is being written shares the next one.  Off, `record()` is unchanged and
 nobody waits: a SIGKILL loses what was queued (at most about one `flush_interval` of attempts).
 
-Spool files: each process writes `<pid>-<n>.part`; when it switches back to the database it
-renames the file to `.jsonl`, and any process may then claim it (an atomic rename to
-`.replay-<pid>`), replay it (streamed, in batches; stopped at shutdown) and delete it.  A
-`.part` of a dead process is claimed the same way, as is one with our own pid that no live
-recorder holds (an earlier run: a container's server is pid 1 every time).
+The spool's files (who writes, claims, replays and deletes them) are `spool.Spool`'s.
 
 A value the database will not store must not hold back the rows around it nor the spool
 behind it: names are clipped to their columns; a batch refused for its data is inserted row by
@@ -32,14 +28,10 @@ row, and what is still refused (like a spool line a crash cut short) goes to `re
 from __future__ import annotations
 
 import asyncio
-import errno
-import itertools
-import json
 import logging
-import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -53,12 +45,9 @@ from ..types import Attempt, LLMRelayError, RequestContext
 from .charges import Charge
 from .pricing import PriceBook, load_price_book
 from .rows import RowCodec
+from .spool import Spool
 
 log = logging.getLogger("llmrelay.ledger")
-_HELD: set[Path] = set()
-"""Spool files a live recorder of this process is writing (`.part`) or replaying (`.replay-<pid>`)."""
-_SEQ = itertools.count(1)
-REJECTED = "rejected.ndjson"
 _ZERO = Decimal(0)
 
 
@@ -93,10 +82,10 @@ class Recorder:
         self._closing = False
         self._db_down_since: float | None = None
         self._down_reason = ""
-        self._spool_path: Path | None = None
         self._prices_at = 0.0
         self._lock = asyncio.Lock()
         self._rows = RowCodec(engine.dialect.name)
+        self._spool = Spool(spool_dir, self._rows)
         self.cost_observers: list[Callable[[str, Decimal | None], None]] = []
         """Told each row's provider and cost (None: unpriced) as the row is built, off the request path
         (the /metrics cost counter)."""
@@ -132,15 +121,7 @@ class Recorder:
         running, or the spool directory takes no file (not writable, or its disk is full)."""
         if not self.running:
             return "writer-stopped"
-        probe = self.spool_dir / f".probe-{os.getpid()}"
-        try:
-            self.spool_dir.mkdir(parents=True, exist_ok=True)
-            with open(probe, "wb") as f:
-                f.write(b"\n" * 4096)  # a disk with no room for one block refuses this
-            probe.unlink()
-        except OSError as exc:
-            return "spool-disk-full" if exc.errno == errno.ENOSPC else "spool-not-writable"
-        return None
+        return self._spool.problem()
 
     async def settled(self) -> None:
         """Return once every attempt recorded so far is committed to the database or fsync'ed into the
@@ -258,20 +239,20 @@ class Recorder:
             for row in rows:
                 observe(*RowCodec.provider_and_cost(row))
         if not self._retry_due():
-            self._spool(rows)
+            self._spool_rows(rows)
             return
         refused = self.rejected
         try:
             inserted = await self._insert_rows(rows, settle)
         except asyncio.CancelledError:  # the writer is torn down mid-insert: keep the batch
-            self._spool(rows)
+            self._spool_rows(rows)
             self._close_spool()
             raise
         if inserted:
             self._database_back()
             self.written += len(rows) - (self.rejected - refused)
         else:
-            self._spool(rows)
+            self._spool_rows(rows)
 
     def _build(self, ctx: RequestContext, attempt: Attempt, charge: Charge) -> tuple | None:
         try:
@@ -330,88 +311,44 @@ class Recorder:
         """Is the database back, though nothing new came to write?  The probe is a real write (a
         locked SQLite file still answers SELECT 1): our first spooled row again, a no-op if it
         went in before."""
-        row = self._first_spooled_row()
+        row = self._spool.first_row()
         if row is None or await self._insert_rows([row]):
             self._database_back()
 
     # -- the spool -----------------------------------------------------------------------------
 
-    def _spool(self, rows: list[tuple]) -> None:
-        if self._spool_path is None:
-            self.spool_dir.mkdir(parents=True, exist_ok=True)
-            self._spool_path = self.spool_dir / f"{os.getpid()}-{int(time.time())}-{next(_SEQ)}.part"
-            _HELD.add(self._spool_path)
-        data = "".join(self._rows.to_json(r) + "\n" for r in rows).encode()
-        with open(self._spool_path, "ab") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+    def _spool_rows(self, rows: list[tuple]) -> None:
+        self._spool.append(rows)
         self.spooled += len(rows)
 
     def _close_spool(self) -> None:
-        path, self._spool_path = self._spool_path, None
-        if path is not None:
-            if path.exists():
-                path.rename(path.with_suffix(".jsonl"))
-            _HELD.discard(path)
-
-    def _first_spooled_row(self) -> tuple | None:
-        if self._spool_path is None:
-            return None
-        try:
-            with open(self._spool_path, encoding="utf-8") as f:
-                return self._rows.from_json(f.readline())
-        except (OSError, ValueError, KeyError, TypeError, ArithmeticError):  # gone or unreadable: probe by replaying
-            return None
+        self._spool.close()
 
     def _reject(self, line: str, exc: BaseException) -> None:
         """Set aside what can never be inserted, where a person can look at it."""
-        path = self.spool_dir / REJECTED
+        path = self._spool.reject(line, _brief(exc))
         log.error("ledger row refused (%s); kept in %s", _brief(exc), path)
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"reason": _brief(exc), "line": line}) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
         self.rejected += 1
 
-    def _claimable(self) -> list[Path]:
-        if not self.spool_dir.is_dir():
-            return []
-        files = sorted(self.spool_dir.glob("*.jsonl"))
-        me = os.getpid()
-        for stale in sorted([*self.spool_dir.glob("*.part"), *self.spool_dir.glob("*.replay-*")]):
-            # left by a process that died while writing or replaying it (or by an earlier run
-            # that had our pid: no live recorder here holds it)
-            owner = stale.name.split("-", 1)[0] if stale.suffix == ".part" else stale.suffix.rsplit("-", 1)[-1]
-            pid = int(owner) if owner.isdigit() else 0
-            if (pid == me and stale not in _HELD) or (pid != me and not _alive(pid)):
-                files.append(stale)
-        return files
-
     async def _replay(self) -> None:
-        for path in self._claimable():
+        for path in self._spool.claimable():
             if self._closing:
                 return
-            claimed = path.with_name(f"{path.name.split('.', 1)[0]}.replay-{os.getpid()}")
-            _HELD.add(claimed)
-            try:
-                path.rename(claimed)
-            except OSError:
-                _HELD.discard(claimed)
+            claimed = self._spool.claim(path)
+            if claimed is None:
                 continue  # another process claimed it first
+            done = False
             try:
                 done = await self._replay_file(claimed)
             finally:
-                _HELD.discard(claimed)
+                self._spool.release(claimed, done)
             if not done:  # the database went away again, or we are shutting down: for later
-                claimed.rename(claimed.with_name(claimed.name.split(".", 1)[0] + ".jsonl"))
                 return
-            claimed.unlink()
             log.warning("replayed the ledger rows of %s", path.name)
 
     async def _replay_file(self, path: Path) -> bool:
         """Insert every row of a spool file, a batch at a time; False when it must wait."""
-        for rows in self._read_batches(path):
+        for rows in self._spool.batches(path, self.batch_size, self._reject):
             if self._closing or not await self._insert_rows(rows):
                 return False
             self.replayed += len(rows)
@@ -419,24 +356,8 @@ class Recorder:
                 await self.flush()
         return True
 
-    def _read_batches(self, path: Path) -> Iterator[list[tuple]]:
-        batch: list[tuple] = []
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if not line.strip():
-                    continue
-                try:
-                    batch.append(self._rows.from_json(line))
-                except (ValueError, KeyError, TypeError, ArithmeticError) as exc:  # a write a crash cut short
-                    self._reject(line.rstrip("\n"), exc)
-                if len(batch) >= self.batch_size:
-                    yield batch
-                    batch = []
-        if batch:
-            yield batch
-
     def spool_files(self) -> list[Path]:
-        return sorted(p for p in self.spool_dir.iterdir() if p.is_file()) if self.spool_dir.is_dir() else []
+        return self._spool.files()
 
 
 def _refused_data(exc: BaseException) -> bool:
@@ -456,18 +377,6 @@ def _refused_data(exc: BaseException) -> bool:
             return True
         seen = getattr(seen, "orig", None) if isinstance(seen, DBAPIError) else seen.__cause__
     return False
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _kind(exc: BaseException) -> str:
