@@ -109,9 +109,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, validation_alias=_env("LLMRELAY_REDIS_URL"))
     """Rate-limit counters shared by every worker and instance; unset: in each process's memory."""
     rate_rpm: int = Field(600, ge=0, le=10_000_000, validation_alias=_env("LLMRELAY_RATE_RPM"))
-    """Requests per minute per user (0: unlimited); a user's own limit overrides it."""
+    """Requests per minute per user (0: unlimited); a user's own limit overrides it; not for admins without one."""
     rate_tpm: int = Field(2_000_000, ge=0, le=10_000_000_000, validation_alias=_env("LLMRELAY_RATE_TPM"))
-    """Tokens per minute per user (0: unlimited); a user's own limit overrides it."""
+    """Tokens per minute per user (0: unlimited); a user's own limit overrides it; not for admins without one."""
     max_streams: int = Field(64, ge=0, le=1_000_000, validation_alias=_env("LLMRELAY_MAX_STREAMS"))
     """Streams one user may have open at once in one process (0: no cap)."""
     max_body_bytes: int = Field(
