@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     idle_timeout: float = Field(30.0, gt=0, le=3600, validation_alias=_env("LLMRELAY_IDLE_TIMEOUT"))
     request_deadline: float = Field(
         180.0, gt=0, le=7200, validation_alias=_env("LLMRELAY_REQUEST_DEADLINE"))
+    provider_connections: int = Field(
+        256, ge=1, le=100_000, validation_alias=_env("LLMRELAY_PROVIDER_CONNECTIONS"))
+    """Connections each provider's pool keeps open at most (per process); a stream holds one to its end."""
     max_retries: int = Field(2, ge=0, le=10, validation_alias=_env("LLMRELAY_MAX_RETRIES"))
     retry_after_cap: float = Field(60.0, ge=0, le=3600, validation_alias=_env("LLMRELAY_RETRY_AFTER_CAP"))
     breaker_threshold: int = Field(3, ge=1, le=1000, validation_alias=_env("LLMRELAY_BREAKER_THRESHOLD"))

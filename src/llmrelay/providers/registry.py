@@ -13,7 +13,7 @@ import importlib
 from collections.abc import Iterable
 from importlib.metadata import entry_points
 
-from .base import Provider, ProviderSettings, Timeouts
+from .base import HTTPProvider, Provider, ProviderSettings, Timeouts
 
 ENTRY_POINT_GROUP = "llmrelay.providers"
 
@@ -79,10 +79,14 @@ def known_provider(name: str) -> str:
     return name
 
 
-def build_providers(providers: Iterable[ProviderSettings], timeouts: Timeouts) -> dict[str, Provider]:
-    """One adapter instance per enabled provider."""
+def build_providers(providers: Iterable[ProviderSettings], timeouts: Timeouts,
+                    connections: int = 256) -> dict[str, Provider]:
+    """One adapter instance per enabled provider; an HTTP adapter keeps at most `connections` open at once
+    (more requests to that provider wait for one: a stream holds its connection to its end)."""
     built: dict[str, Provider] = {}
     for ps in providers:
         if ps.enabled:
-            built[ps.name] = provider_class(ps.name)(ps.base_url, ps.api_key, timeouts=timeouts)  # type: ignore
+            cls = provider_class(ps.name)
+            extra = {"pool_size": connections} if issubclass(cls, HTTPProvider) else {}
+            built[ps.name] = cls(ps.base_url, ps.api_key, timeouts=timeouts, **extra)  # type: ignore
     return built

@@ -96,7 +96,7 @@ class Relay:
         s = self.settings
         self.agents = agents if agents is not None else load_agents(s.agents_file)
         self.providers = providers if providers is not None else build_providers(
-            s.providers(), Timeouts(s.connect_timeout, s.idle_timeout))
+            s.providers(), Timeouts(s.connect_timeout, s.idle_timeout), s.provider_connections)
         disabled = {p.name: p.disabled_reason or "disabled" for p in s.providers() if not p.enabled}
         self.breaker = breaker or CircuitBreaker(s.breaker_threshold, s.breaker_cooldown)
         self.shared_breaker = SharedBreaker(self.breaker, s.redis_url) if s.redis_url and breaker is None else None
