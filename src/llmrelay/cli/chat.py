@@ -205,21 +205,8 @@ def _kind(a: Attempt) -> str:
 
 
 def failure_summary(error: BaseException) -> str:
-    """Why no link answered, each link named once: its last error, and how many attempts it took.
-    Links that failed the same way (the same local Ollama down under two models) share one entry."""
-    if not isinstance(error, AllLinksFailed) or error.fatal is not None or error.unsupported or not error.attempts:
-        return str(error)
-    links: dict[tuple[str, str], list[Attempt]] = {}
-    for a in error.attempts:
-        links.setdefault((a.provider, a.model), []).append(a)
-    ways: dict[tuple[str, str], list[str]] = {}  # (kind, message) -> the links that ended so
-    for (provider, model), tries in links.items():
-        last, calls = tries[-1], sum(t.status != "skipped" for t in tries)
-        name = f"{provider}/{model}" + (f" ({calls} attempts)" if calls > 1 else "")
-        ways.setdefault((_kind(last), last.error_message or ""), []).append(name)
-    parts = [f"{', '.join(names)}: {kind}" + (f": {message}" if message else "")
-             for (kind, message), names in ways.items()]
-    return f"all {len(links)} link{'s' if len(links) != 1 else ''} failed: " + "; ".join(parts)
+    """Why no link answered (`AllLinksFailed` names each link once, with its attempts)."""
+    return str(error)
 
 
 def _failure_headline(outcome: Outcome) -> str:

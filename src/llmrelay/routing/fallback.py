@@ -66,6 +66,7 @@ from ..types import (
     UsageReport,
 )
 from .breaker import CircuitBreaker
+from .failures import all_failed
 from .live import Live
 from .policy import Policy
 
@@ -271,7 +272,7 @@ class FallbackExecutor:
                 yield Outcome(run.attempts, live.response(link), link, index > 0) if call is None else \
                     Walked(run.attempts, live.result, link, index > 0)
                 return
-        error = _all_failed(run.attempts, fatal, run.unfit)
+        error = all_failed(run.attempts, fatal, run.unfit)
         yield Outcome(run.attempts, error=error) if call is None else Walked(run.attempts, error=error)
 
     def _breaker_after(self, link: Link, err: ProviderError, run: _Run) -> None:
@@ -379,19 +380,3 @@ def _unexpected(link: Link, exc: Exception) -> ProviderError:
     log.error("unexpected %s from the %s adapter", type(exc).__name__, link.provider, exc_info=exc)
     return ProviderError(ErrorKind.SERVER_ERROR, f"unexpected {type(exc).__name__} in the "
                          f"{link.provider} adapter", provider=link.provider, model=link.model)
-
-
-def _all_failed(attempts: list[Attempt], fatal: ProviderError | None,
-                unfit: list[tuple[str, str]]) -> AllLinksFailed:
-    if fatal is not None:
-        return AllLinksFailed(f"the request was rejected: {fatal}", attempts, fatal)
-    if unfit and all(a.status == "skipped" for a in attempts):
-        reasons = "; ".join(reason for _, reason in unfit)
-        return AllLinksFailed(f"no link of the chain can take this request: {reasons}", attempts,
-                              unsupported=unfit[0][0])
-    parts = []
-    for a in attempts:
-        what = "skipped" if a.status == "skipped" else (a.error_kind.value if a.error_kind else a.status)
-        parts.append(f"{a.provider}/{a.model}: {what}: {a.error_message}")
-    links = len({(a.provider, a.model) for a in attempts})
-    return AllLinksFailed(f"all {links} links failed: " + "; ".join(parts), attempts)
