@@ -375,3 +375,30 @@ def test_direct_calls_have_an_agent_filter_entry(seeded, live_server, signed_in_
     assert_cards_match(cards(page), totals)
     agents = set(page.eval_on_selector_all("#records-body tr td:nth-child(4)", "tds => tds.map(t => t.textContent)"))
     assert agents == {"direct"}
+
+
+def test_the_table_and_the_charts_fit_their_boxes_at_1280_px(seeded, live_server, signed_in_page, screenshot):
+    page = signed_in_page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    open_usage(page, live_server)
+    page.wait_for_selector("#records-table tbody tr")
+    fit = page.evaluate("""() => {
+        const wrap = document.querySelector('.table-wrap'), box = wrap.getBoundingClientRect();
+        const last = [...document.querySelectorAll('#records-table thead th')].at(-1).getBoundingClientRect();
+        const errors = [...document.querySelectorAll('#records-table .error-text')].filter(e => e.textContent);
+        return {scroll: wrap.scrollWidth, client: wrap.clientWidth, lastRight: last.right, boxRight: box.right,
+                errorsCut: errors.filter(e => e.scrollWidth > e.clientWidth + 1).length, errors: errors.length};
+    }""")
+    assert fit["scroll"] <= fit["client"] and fit["lastRight"] <= fit["boxRight"] + 1, fit  # the Error column shows
+    assert fit["errors"] and fit["errorsCut"] == 0, fit  # and its texts whole (they wrap)
+    for chart in ("chart-agents", "chart-days"):
+        clipped = page.evaluate("""(id) => {
+            const plot = document.getElementById(id), box = plot.getBoundingClientRect();
+            return [...plot.querySelectorAll('.xtick text, .ytick text')].filter(t => {
+                const r = t.getBoundingClientRect();
+                return r.width && (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1
+                                   || r.bottom > box.bottom + 1);
+            }).map(t => t.textContent);
+        }""", chart)
+        assert clipped == [], (chart, clipped)
+    screenshot(page, "usage-1280")
