@@ -31,11 +31,11 @@ async def test_every_attempt_of_a_fallback_request_is_recorded_with_its_status(r
     assert served.prompt_tokens == result.usage.input_tokens > 0
     assert served.completion_tokens == result.usage.output_tokens > 0
     assert served.total_tokens == served.prompt_tokens + served.completion_tokens
-    # gemini-2.0-flash: $0.075 / $0.30 per 1M tokens
-    expected = (Decimal(served.prompt_tokens) * Decimal("0.075") + Decimal(served.completion_tokens)
-                * Decimal("0.30")) / Decimal(1_000_000)
+    # gemini-2.0-flash: $0.10 / $0.40 per 1M tokens (migration 0013, genai-prices' figures; 0002 said $0.075 / $0.30)
+    expected = (Decimal(served.prompt_tokens) * Decimal("0.10") + Decimal(served.completion_tokens)
+                * Decimal("0.40")) / Decimal(1_000_000)
     assert served.cost_usd == expected and served.unpriced is False
-    assert served.input_price == Decimal("0.000075") and served.output_price == Decimal("0.0003")
+    assert served.input_price == Decimal("0.0001") and served.output_price == Decimal("0.0004")
     assert result.cost_usd == expected
     assert all(r.cost_usd == 0 for r in got[:2])
     assert served.created_at.tzinfo is not None
@@ -87,13 +87,14 @@ async def test_a_stream_the_caller_abandons_still_records_its_partial_usage(rela
 
 
 async def test_openrouter_reported_cost_is_kept_beside_ours_and_a_mismatch_is_flagged(relay, ledger, fakes):
+    # a model whose price the fake and our table agree on (0013 moved llama-3.1-70b's to genai-prices' $0.72)
     result = await relay.chat("general-agent", "Hi", preferred_provider="openrouter",
-                              preferred_model="meta-llama/llama-3.1-70b-instruct")
+                              preferred_model="openai/gpt-4o-mini")
     (row,) = await rows(ledger, result.request_id)
     assert row.provider_cost_usd == row.cost_usd and row.cost_mismatch is False
-    fakes["openrouter"].prices["meta-llama/llama-3.1-70b-instruct"]["prompt"] = "0.000004"  # 10x what we know
+    fakes["openrouter"].prices["openai/gpt-4o-mini"]["prompt"] = "0.0000015"  # 10x what we know
     result = await relay.chat("general-agent", "Hi", preferred_provider="openrouter",
-                              preferred_model="meta-llama/llama-3.1-70b-instruct")
+                              preferred_model="openai/gpt-4o-mini")
     (row,) = await rows(ledger, result.request_id)
     assert row.provider_cost_usd > row.cost_usd and row.cost_mismatch is True
 
