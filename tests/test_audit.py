@@ -246,3 +246,19 @@ async def test_the_first_start_records_the_admin_it_makes(db_url):
     assert all(r["actor"].endswith("(first start)") for r in rows)
     (made,) = [r for r in rows if r["action"] == "key.create"]
     assert key not in str(rows) and key.startswith(made["target"])  # the key's prefix, never the key
+
+
+def test_users_limits_changes_a_users_own_limits_and_is_audited(env):
+    ok(env, "users", "add", "limited", "--rpm", "10")
+    said = ok(env, "users", "limits", "limited", "--rpm", "0", "--tpm", "5000")
+    assert "requests/min unlimited, tokens/min 5,000" in " ".join(said.split())
+    ok(env, "users", "limits", "limited", "--rpm", "default")
+    listed = {u["name"]: u for u in json.loads(ok(env, "users", "list", "--json"))}
+    assert (listed["limited"]["rpmLimit"], listed["limited"]["tpmLimit"]) == (None, 5000)
+    changes = [e["details"] for e in entries(env, "--action", "user.limits")]
+    assert changes == [{"rpmLimit": None}, {"rpmLimit": 0, "tpmLimit": 5000}]  # newest first
+    bad = run(env, "users", "limits", "limited", "--rpm", "lots")
+    assert bad.returncode == 2 and "neither a whole number" in bad.stderr
+    nobody = run(env, "users", "limits", "nobody", "--tpm", "1")
+    assert nobody.returncode != 0 and "no user named 'nobody'" in nobody.stderr
+    assert run(env, "users", "limits", "limited").returncode == 2  # nothing to change

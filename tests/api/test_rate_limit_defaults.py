@@ -34,7 +34,7 @@ async def test_an_admin_with_a_limit_of_their_own_is_held_to_it(app, client):
     first = await client.post("/api/ai/agents", headers={"x-api-key": key}, json=ASK)
     second = await client.post("/api/ai/agents", headers={"x-api-key": key}, json=ASK)
     assert (first.status_code, second.status_code) == (200, 429)
-    assert "1 requests per minute, this user's own limit (llmrelay users add NAME --rpm N)" in second.json()["detail"]
+    assert "1 requests per minute, this user's own limit (llmrelay users limits NAME --rpm N)" in second.json()["detail"]
 
 
 async def test_the_429_names_the_default_limit_and_how_to_change_it(client, keys):
@@ -44,7 +44,7 @@ async def test_the_429_names_the_default_limit_and_how_to_change_it(client, keys
     detail = r.json()["detail"]
     assert r.status_code == 429 and detail.startswith("rate limit reached (requests per minute); retry in ")
     assert "2 requests per minute, the server's default for every user (LLMRELAY_RATE_RPM=N, 0: unlimited; " \
-           "a user's own limit: llmrelay users add NAME --rpm N)" in detail
+           "a user's own limit: llmrelay users limits NAME --rpm N)" in detail
     r = await client.post("/v1/chat/completions", headers=keys.auth("alice"),
                           json={"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]})
     assert r.status_code == 429 and "LLMRELAY_RATE_RPM=N" in r.json()["error"]["message"]

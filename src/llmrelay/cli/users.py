@@ -85,6 +85,48 @@ def users_add(
                   f"{escape(user.name)}")
 
 
+def _limit_value(text: str | None, option: str) -> tuple[bool, int | None]:
+    """(given, value) of a `--rpm`/`--tpm` of `users limits`: a count (0: unlimited) or `default`."""
+    if text is None:
+        return False, None
+    if text.strip().lower() == "default":
+        return True, None
+    if text.strip().isdigit():
+        return True, int(text)
+    raise typer.BadParameter(f"{text!r} is neither a whole number (0: unlimited) nor 'default'", param_hint=option)
+
+
+@users_app.command("limits")
+def users_limits(
+    name: str = typer.Argument(..., metavar="NAME", help="The user."),
+    rpm: str | None = typer.Option(None, "--rpm", metavar="N|default",
+                                   help="Requests per minute (0: unlimited; default: the server's)."),
+    tpm: str | None = typer.Option(None, "--tpm", metavar="N|default",
+                                   help="Tokens per minute (0: unlimited; default: the server's)."),
+) -> None:
+    """Change a user's own rate limits.  Running servers apply them within LLMRELAY_KEY_REFRESH seconds (at
+    once on PostgreSQL)."""
+    set_rpm, rpm_value = _limit_value(rpm, "--rpm")
+    set_tpm, tpm_value = _limit_value(tpm, "--tpm")
+    if not (set_rpm or set_tpm):
+        raise typer.BadParameter("give --rpm, --tpm or both", param_hint="--rpm")
+
+    async def go(ledger: Ledger) -> User:
+        async with ledger.sessions() as s, s.begin():
+            user = await _user(s, name)
+            changed: dict[str, int | None] = {}
+            if set_rpm:
+                user.rpm_limit = changed["rpmLimit"] = rpm_value
+            if set_tpm:
+                user.tpm_limit = changed["tpmLimit"] = tpm_value
+            await record(s, cli_actor(), "user.limits", user.name, changed)
+            return user
+
+    user = asyncio.run(_with_ledger(go))
+    console.print(f"{escape(user.name)}: requests/min {_limit(user.rpm_limit, user.is_admin)}, tokens/min "
+                  f"{_limit(user.tpm_limit, user.is_admin)}")
+
+
 @users_app.command("list")
 def users_list(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """The users, their limits and how many live keys each has."""

@@ -25,7 +25,8 @@ from ..redaction import redact, without_credentials
 from .models import AuditEntry
 from .types import utcnow
 
-ActionName = Literal["user.add", "key.create", "key.revoke", "budget.set", "budget.clear", "price.set", "price.sync"]
+ActionName = Literal["user.add", "user.limits", "key.create", "key.revoke", "budget.set", "budget.clear", "price.set",
+                     "price.sync"]
 ACTIONS: tuple[str, ...] = get_args(ActionName)
 SOURCES = ("cli", "api")
 MAX_LIMIT = 1000

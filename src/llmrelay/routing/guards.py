@@ -90,9 +90,9 @@ class OverLimit(RateLimited):
     def __init__(self, limit: str, retry_after: int, per_minute: int, own: bool, option: str, variable: str) -> None:
         super().__init__(limit, retry_after)
         self.per_minute = per_minute
-        whose = (f"this user's own limit (llmrelay users add NAME {option} N)" if own else
+        whose = (f"this user's own limit (llmrelay users limits NAME {option} N)" if own else
                  f"the server's default for every user ({variable}=N, 0: unlimited; a user's own limit: "
-                 f"llmrelay users add NAME {option} N)")
+                 f"llmrelay users limits NAME {option} N)")
         self.args = (f"{self.args[0]}: {per_minute:,} {limit}, {whose}",)
 
 
@@ -105,7 +105,7 @@ def describe_limits(rpm: int, tpm: int, *, shared: bool, workers: int = 1) -> st
              "shares them)" if workers > 1 else "counted in this process")
     return (f"rate limits: {per(rpm, 'requests')} and {per(tpm, 'tokens')} per user (LLMRELAY_RATE_RPM, "
             f"LLMRELAY_RATE_TPM; 0: unlimited); admins: unlimited unless given their own; a user's own: "
-            f"llmrelay users add NAME --rpm N --tpm N; {where}")
+            f"llmrelay users limits NAME --rpm N --tpm N; {where}")
 
 
 class RateLimits:
@@ -176,7 +176,7 @@ class RateLimits:
                  "shares them)" if workers > 1 else "counted in this process")
         return (f"rate limits: {per(self.default_rpm, 'requests')} and {per(self.default_tpm, 'tokens')} per user "
                 f"by default (LLMRELAY_RATE_RPM, LLMRELAY_RATE_TPM; 0: unlimited); admins unlimited; a user's own: "
-                f"llmrelay users add NAME --rpm N --tpm N; {where}")
+                f"llmrelay users limits NAME --rpm N --tpm N; {where}")
 
     async def admit(self, who: Principal) -> None:
         """Count one request; `OverLimit` (which limit, seconds to wait, how to change it) when over."""
