@@ -1,4 +1,4 @@
-"""The agents API while the database is away: an answer is never lost for its conversation.  A new exchange is
+"""The agents API and /v1/responses while the database is away: an answer is never lost for its storage.  A new exchange is
 answered with `conversationSaved: false` (whole and streamed); continuing a stored conversation, whose history
 cannot be read, is a 503 that says so; once the database is back both work again."""
 
@@ -68,3 +68,28 @@ async def test_answers_go_out_while_the_conversation_store_is_away(database, fak
                                   json={"agentId": AGENT, "message": "Go on", "conversationId": cid})
         assert again.status_code == 200 and again.json()["conversationSaved"] is True
         assert again.json()["conversationId"] == cid
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+async def test_responses_go_out_unstored_while_the_database_is_away(database, fake_env, tmp_path):
+    settings = load_settings(env_file=None, home=tmp_path / "home", database_url=database.url, max_retries=0)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://llmrelay.test", timeout=30) as client:
+        auth = {"authorization": f"Bearer {await _client_and_key(app)}"}
+        body = {"model": "openai/gpt-4o-mini", "input": "Hello"}
+        first = await client.post("/v1/responses", headers=auth, json=body)
+        assert first.status_code == 200 and first.json()["store"] is True
+
+        database.down()
+        away = await client.post("/v1/responses", headers=auth, json=body)
+        assert away.status_code == 200, away.text
+        assert away.json()["store"] is False and away.json()["output"]
+        going_on = await client.post("/v1/responses", headers=auth,
+                                     json={**body, "previous_response_id": first.json()["id"]})
+        assert going_on.status_code == 503 and going_on.json()["error"]["param"] == "previous_response_id"
+
+        database.up()
+        again = await client.post("/v1/responses", headers=auth,
+                                  json={**body, "previous_response_id": first.json()["id"]})
+        assert again.status_code == 200 and again.json()["store"] is True
