@@ -37,12 +37,12 @@ def test_the_fallback_badge_counts_attempts_and_links_apart(live_server, signed_
     badge = page.locator(".msg.assistant .answer-badge").last
     expect(badge).to_have_attribute("data-fallback", "yes", timeout=15_000)
     expect(badge.locator("details.fallback summary")).to_have_text("fallback after 2 failed attempts on 2 links")
-    said = page.evaluate("""() => [
-      LR.fallbackSummary([1, 2, 3].map(() => ({provider: "anthropic", model: "m", status: "failed"}))
+    said = page.evaluate("""async () => { const { fallbackSummary } = await import("/static/chat.js"); return [
+      fallbackSummary([1, 2, 3].map(() => ({provider: "anthropic", model: "m", status: "failed"}))
                          .concat([{provider: "openai", model: "g", status: "success"}])),
-      LR.fallbackSummary([{provider: "a", model: "m", status: "failed"}, {provider: "b", model: "n", status: "skipped"},
+      fallbackSummary([{provider: "a", model: "m", status: "failed"}, {provider: "b", model: "n", status: "skipped"},
                           {provider: "c", model: "o", status: "success"}]),
-    ]""")
+    ]; }""")
     assert said == ["fallback after 3 failed attempts on 1 link",
                     "fallback after 1 failed attempt on 1 link and 1 skipped link"]
 
@@ -110,8 +110,8 @@ def test_a_failed_answer_has_a_retry_button_that_asks_again(live_server, signed_
 
 def test_every_page_shows_money_exactly_with_one_formatter(live_server, signed_in_page):
     page = open_chat(signed_in_page, live_server)
-    shown = page.evaluate("""() => [LR.usd("1234.005"), LR.usd("0.000012345"), LR.usd("0.0000004"), LR.usd("0"),
-                                    LR.usd(null), LR.usd("-2.5")]""")
+    shown = page.evaluate("""async () => { const { usd } = await import("/static/app.js");
+        return [usd("1234.005"), usd("0.000012345"), usd("0.0000004"), usd("0"), usd(null), usd("-2.5")]; }""")
     # 1234.005 as a float is 1234.00499…: a float formatter shows $1,234.00
     assert shown == ["$1,234.01", "$0.000012", "< $0.000001", "$0.00", "unpriced", "-$2.50"]
     live_server.fakes["anthropic"].script(faults.reply(text="Priced."))
