@@ -34,7 +34,8 @@ async def test_an_admin_with_a_limit_of_their_own_is_held_to_it(app, client):
     first = await client.post("/api/ai/agents", headers={"x-api-key": key}, json=ASK)
     second = await client.post("/api/ai/agents", headers={"x-api-key": key}, json=ASK)
     assert (first.status_code, second.status_code) == (200, 429)
-    assert "1 requests per minute, this user's own limit (llmrelay users limits NAME --rpm N)" in second.json()["detail"]
+    detail = second.json()["detail"]
+    assert "1 requests per minute, this user's own limit (llmrelay users limits NAME --rpm N)" in detail
 
 
 async def test_the_429_names_the_default_limit_and_how_to_change_it(client, keys):

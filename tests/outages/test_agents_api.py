@@ -1,6 +1,7 @@
-"""The agents API and /v1/responses while the database is away: an answer is never lost for its storage.  A new exchange is
-answered with `conversationSaved: false` (whole and streamed); continuing a stored conversation, whose history
-cannot be read, is a 503 that says so; once the database is back both work again."""
+"""The agents API and /v1/responses while the database is away: an answer is never lost for its storage.
+A new exchange is answered with `conversationSaved: false` (whole and streamed; a response says
+`store: false`); continuing a stored conversation, whose history cannot be read, is a 503 that says so;
+once the database is back both work again."""
 
 from __future__ import annotations
 
