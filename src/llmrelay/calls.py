@@ -116,7 +116,8 @@ class Usage:
     `input_tokens` counts every prompt token, cached ones included; `cached_input_tokens` is the
     part of it read from a prompt cache.  `output_tokens` counts every generated token,
     reasoning included; `reasoning_tokens` is the part spent thinking.  `cache_write_tokens` is
-    the part of the input written to a cache (Anthropic bills it at its own price).
+    the part of the input written to a cache (Anthropic bills it at its own price), and
+    `cache_write_1h_tokens` the part of those written for an hour rather than 5 minutes (dearer).
     """
 
     input_tokens: int = 0
@@ -124,6 +125,7 @@ class Usage:
     cached_input_tokens: int = 0
     reasoning_tokens: int = 0
     cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:

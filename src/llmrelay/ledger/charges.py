@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..db.types import quantize
-from ..types import Attempt, Usage
+from ..types import Attempt
 from .pricing import WILDCARD, Price, PriceBook, compute_cost
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -40,8 +40,6 @@ _EXACT = 10**27
 _PICO = Decimal("1e-12")
 _NO_TIER = 2**62
 """`Rate.top` of a price without tiers: more input tokens than any call has."""
-_HOURS = "cache_write_1h_tokens" in getattr(Usage, "__dataclass_fields__", {})
-"""Whether usage counts 1-hour cache writes apart (read once: the request path reads no attribute it lacks)."""
 
 
 class Charge:
@@ -221,7 +219,7 @@ class Pricer:
             if usage.input_tokens > rate.top:  # a tier's prices apply
                 rate, price = rate.at(usage.input_tokens)  # type: ignore[assignment]
             pico = rate.cost(usage.input_tokens, usage.output_tokens, usage.cached_input_tokens,
-                             usage.cache_write_tokens, usage.cache_write_1h_tokens if _HOURS else 0)  # type: ignore[attr-defined]
+                             usage.cache_write_tokens, usage.cache_write_1h_tokens)
             if pico >= 0:
                 return Charge(pico, price, rate)
         return charge_of(attempt, self.book)

@@ -126,7 +126,7 @@ def compute_cost(usage: Usage | None, price: Price | None) -> Decimal | None:
     if price is None:
         return None
     return cost_of(price, usage.input_tokens, usage.output_tokens, usage.cached_input_tokens,
-                   usage.cache_write_tokens, getattr(usage, "cache_write_1h_tokens", 0))
+                   usage.cache_write_tokens, usage.cache_write_1h_tokens)
 
 
 def cost_of(price: Price, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0,

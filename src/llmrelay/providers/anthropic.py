@@ -31,8 +31,8 @@ sampling, metadata), to `POST {base}/v1/messages/count_tokens` and reads its `in
 
 Usage (§6): input = `input_tokens + cache_creation_input_tokens + cache_read_input_tokens`
 (Anthropic's `input_tokens` excludes cached tokens), cached = `cache_read_input_tokens`,
-cache_write = `cache_creation_input_tokens`, output = `output_tokens`,
-reasoning = `output_tokens_details.thinking_tokens`.  In a stream the raw counts of
+cache_write = `cache_creation_input_tokens` (of it 1-hour: `cache_creation.ephemeral_1h_input_tokens`),
+output = `output_tokens`, reasoning = `output_tokens_details.thinking_tokens`.  In a stream the raw counts of
 `message_start` are overlaid by every later `message_delta` (cumulative: the last one wins).
 
 Errors (§8) are mapped by HTTP status, refined for 400 by the message (context window, spend
@@ -215,12 +215,15 @@ class AnthropicProvider(HTTPProvider):
         thinking = details.get("thinking_tokens") if isinstance(details, dict) else None
         cache_write = count(raw.get("cache_creation_input_tokens"))
         cache_read = count(raw.get("cache_read_input_tokens"))
+        by_ttl = raw.get("cache_creation")  # {ephemeral_5m_input_tokens, ephemeral_1h_input_tokens}
+        hour = count(by_ttl.get("ephemeral_1h_input_tokens")) if isinstance(by_ttl, dict) else 0
         return Usage(
             input_tokens=count(raw.get("input_tokens")) + cache_write + cache_read,
             output_tokens=count(raw.get("output_tokens")),
             cached_input_tokens=cache_read,
             reasoning_tokens=count(thinking),
             cache_write_tokens=cache_write,
+            cache_write_1h_tokens=min(hour, cache_write),
         )
 
     # -- stream --------------------------------------------------------------------------------
