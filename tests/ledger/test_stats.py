@@ -341,7 +341,8 @@ async def test_a_record_serialises_to_camel_case_with_money_and_times_as_strings
     d = record_to_dict(rec)
     assert cursor is None and len(d) == len(COLUMNS)
     assert (d["id"], d["requestId"], d["status"], d["attempt"]) == (str(row["id"]), row["request_id"], "fallback", 2)
-    assert (d["costUsd"], d["inputPrice"], d["outputPrice"]) == ("0.0025", "0.0025", None)
+    assert (d["costUsd"], d["inputUsdPer1M"], d["outputUsdPer1M"]) == ("0.0025", "2.5", None)  # stored per 1k
+    assert "inputPrice" not in d  # a price says its unit
     assert d["createdAt"] == "2025-03-10T01:02:03.000004+00:00" and d["unpriced"] is False
     assert (d["promptTokens"], d["totalTokens"], d["cachedPromptTokens"], d["latencyMs"]) == (12, 12, 0, 0)
 

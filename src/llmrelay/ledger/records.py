@@ -90,8 +90,16 @@ def _plain(value: Any) -> Any:
 
 
 def record_to_dict(row: U) -> dict[str, Any]:
-    """A ledger row as camelCase JSON: money as decimal strings, times ISO-8601 UTC."""
-    return {_camel(name): _plain(getattr(row, name)) for name in COLUMNS}
+    """A ledger row as camelCase JSON: money as decimal strings, times ISO-8601 UTC, the applied prices in USD
+    per 1M tokens under names that say so (`inputUsdPer1M`, as the CSV export's `input_usd_per_1m`)."""
+    out = {}
+    for name in COLUMNS:
+        value = getattr(row, name)
+        if name in PER_1M:
+            out[_camel(PER_1M[name])] = None if value is None else money(value * 1000)
+        else:
+            out[_camel(name)] = _plain(value)
+    return out
 
 
 # -- CSV export -----------------------------------------------------------------------------------
