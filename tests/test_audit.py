@@ -99,14 +99,15 @@ def test_every_cli_admin_action_leaves_one_row_and_never_a_secret(env, audit_fak
     ok(env, "pricing", "set", "openai", "gpt-4o", "--input", "2.50", "--output", "10", "--cached-input", "1.25")
     row = one_new(env, 5)
     assert (row["action"], row["target"], row["details"]) == (
-        "price.set", "openai/gpt-4o", {"input": "2.5", "output": "10", "cachedInput": "1.25", "cacheWrite": None})
+        "price.set", "openai/gpt-4o", {"input": "2.5", "output": "10", "cachedInput": "1.25", "cacheWrite": None,
+                                       "cacheWrite1h": None})
 
     audit_fakes["openrouter"].prices["openai/gpt-4o"]["prompt"] = "0.000002"
     ok(env, "pricing", "sync")
     row = one_new(env, 6)
     assert (row["action"], row["target"]) == ("price.sync", "openrouter")
     assert row["details"]["added"] >= 1 and row["details"]["unknown"] == 1
-    assert row["details"]["models"]["openai/gpt-4o"]["input"] == "2"
+    assert row["details"]["models"]["openrouter/openai/gpt-4o"]["input"] == "2"
 
     # what failed changed nothing and recorded nothing
     assert run(env, "budgets", "clear", "--user", "alice").returncode == 1
