@@ -147,3 +147,12 @@ def test_help_shows_no_bool_on_flags_and_version_is_one_plain_line():
         assert "''" not in done.output and '""' not in done.output
     version = invoke({}, 100, "--version")
     assert re.fullmatch(r"llmrelay \d+\.\d+\.\d+\S*\n", version.output), version.output
+
+
+@pytest.mark.parametrize("columns", WIDTHS)
+def test_pricing_list(ledger, columns):
+    prices = invoke(ledger, columns, "pricing", "list")
+    assert prices.exit_code == 0, prices.output
+    rows = json.loads(invoke(ledger, columns, "pricing", "list", "--json").output)
+    longest = max(rows, key=lambda r: len(r["model"]))
+    assert_whole(prices.output, columns, longest["model"], "gemini-2.5-pro")
