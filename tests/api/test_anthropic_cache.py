@@ -58,10 +58,13 @@ async def ledger_row(app, raw) -> AIModelUsage:
 
 def priced(row: AIModelUsage) -> Decimal:
     """The row's cost by its own unit prices (USD per thousand tokens): uncached input at the input price,
-    cache reads at the cached price, cache writes at the cache-write price, output at the output price."""
+    cache reads at the cached price, cache writes at the cache-write price (the 1-hour ones at theirs), output
+    at the output price."""
     uncached = row.prompt_tokens - row.cached_prompt_tokens - row.cache_write_tokens
+    hour = row.cache_write_1h_price if row.cache_write_1h_price is not None else row.cache_write_price
     return (uncached * row.input_price + row.cached_prompt_tokens * row.cached_input_price
-            + row.cache_write_tokens * row.cache_write_price + row.completion_tokens * row.output_price) / 1000
+            + (row.cache_write_tokens - row.cache_write_1h_tokens) * row.cache_write_price
+            + row.cache_write_1h_tokens * hour + row.completion_tokens * row.output_price) / 1000
 
 
 async def test_breakpoints_reach_claude_on_their_blocks_and_the_same_request_then_reads_the_cache(app, sdk, fakes):
@@ -77,6 +80,8 @@ async def test_breakpoints_reach_claude_on_their_blocks_and_the_same_request_the
     assert written > 0 and first.usage.cache_read_input_tokens == 0 and first.usage.input_tokens == 0
     row = await ledger_row(app, raw)
     assert (row.prompt_tokens, row.cache_write_tokens, row.cached_prompt_tokens) == (written, written, 0)
+    hour = first.usage.cache_creation.ephemeral_1h_input_tokens  # the tools' 1-hour breakpoint
+    assert 0 < hour < written and row.cache_write_1h_tokens == hour
     assert row.cost_usd == priced(row) == Decimal(raw.headers["x-llmrelay-cost-usd"])
 
     raw = await sdk.messages.with_raw_response.create(**marked_request())

@@ -67,11 +67,16 @@ def stop_reason(resp: ChatResponse) -> str:
     return _STOP.get(resp.finish_reason, "end_turn")
 
 
-def usage_json(u: Usage) -> dict[str, Any]:
+def usage_json(u: Usage, by_ttl: bool = True) -> dict[str, Any]:
+    """Anthropic's usage object; `by_ttl`: with the cache writes split by lifetime (`cache_creation`), as a whole
+    message has it (a stream's `message_delta` has not)."""
     out: dict[str, Any] = {
         "input_tokens": max(0, u.input_tokens - u.cached_input_tokens - u.cache_write_tokens),
         "cache_creation_input_tokens": u.cache_write_tokens, "cache_read_input_tokens": u.cached_input_tokens,
         "output_tokens": u.output_tokens}
+    if by_ttl:
+        out["cache_creation"] = {"ephemeral_5m_input_tokens": u.cache_write_tokens - u.cache_write_1h_tokens,
+                                 "ephemeral_1h_input_tokens": u.cache_write_1h_tokens}
     if u.reasoning_tokens:
         out["output_tokens_details"] = {"thinking_tokens": u.reasoning_tokens}
     return out
@@ -183,7 +188,7 @@ class Frames:
     def finish(self, resp: ChatResponse) -> bytes:
         return self._close() + _sse("message_delta", {
             "type": "message_delta", "delta": {"stop_reason": stop_reason(resp), "stop_sequence": None},
-            "usage": usage_json(resp.usage)}) + _sse("message_stop", {"type": "message_stop"})
+            "usage": usage_json(resp.usage, by_ttl=False)}) + _sse("message_stop", {"type": "message_stop"})
 
     @staticmethod
     def error(kind: ErrorKind | None, message: str, request_id: str) -> bytes:

@@ -110,6 +110,10 @@ class AIModelUsage(Base):
     """What the request asked for: `chat` or `embedding`."""
     budget_downgraded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     """A budget kept some link of the request's chain from serving (its skip rows say which and why)."""
+    cache_write_1h_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    """Of `cache_write_tokens`, those written to a 1-hour cache (Anthropic), billed at `cache_write_1h_price`."""
+    cache_write_1h_price: Mapped[Decimal | None] = mapped_column(Money)
+    """USD per 1k 1-hour cache-write tokens applied (NULL: none known; such writes cost the 5-minute price)."""
 
     # Each composite index also serves lookups on its first column alone: five indexes in all,
     # not nine, because every one of them costs time on the insert path.

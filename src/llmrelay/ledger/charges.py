@@ -106,14 +106,16 @@ class Rate:
     """A price in whole pico-dollars per 1k tokens, with the fallbacks of `compute_cost` applied.
     `tiers`: (threshold, rate, price) of each tier, ascending; `top` the first threshold."""
 
-    __slots__ = ("cached", "columns", "hour", "input", "output", "tiers", "top", "write")
+    __slots__ = ("cached", "columns", "hour", "hour_column", "input", "output", "tiers", "top", "write")
 
     def __init__(self, input: int, output: int, cached: int, write: int, columns: tuple, hour: int | None = None,
                  tiers: tuple = ()) -> None:
         self.input, self.output, self.cached, self.write = input, output, cached, write
         self.hour = write if hour is None else hour
-        self.columns = columns
+        self.columns = columns[:4]
         """input_price, output_price, cached_input_price, cache_write_price as the driver takes them."""
+        self.hour_column = columns[4] if len(columns) > 4 else None
+        """cache_write_1h_price as the driver takes it."""
         self.tiers = tiers
         self.top = tiers[0][0] if tiers else _NO_TIER
 
@@ -133,7 +135,7 @@ class Rate:
             tiers.append((t.above, rate, t))
         write = pin if pwrite is None else pwrite
         return cls(pin, pout, pin if pcached is None else pcached, write,
-                   tuple(null if p is None else money(p) for p in picos[:4]), phour, tuple(tiers))
+                   tuple(null if p is None else money(p) for p in picos), phour, tuple(tiers))
 
     def at(self, input_tokens: int) -> tuple[Rate, Price | None]:
         """The tier's rate and price for a call of `input_tokens` past `top` (this rate and None otherwise)."""

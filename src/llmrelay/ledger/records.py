@@ -26,7 +26,8 @@ MAX_PAGE = 1000
 COLUMNS = tuple(c.name for c in U.__table__.columns)
 """Every column of ai_model_usage, in table order: the fields of a record."""
 PER_1M = {"input_price": "input_usd_per_1m", "output_price": "output_usd_per_1m",
-          "cached_input_price": "cached_input_usd_per_1m", "cache_write_price": "cache_write_usd_per_1m"}
+          "cached_input_price": "cached_input_usd_per_1m", "cache_write_price": "cache_write_usd_per_1m",
+          "cache_write_1h_price": "cache_write_1h_usd_per_1m"}
 """The applied prices, kept per 1k tokens, and their CSV headers: the export gives them per 1M tokens."""
 CSV_COLUMNS = tuple(PER_1M.get(name, name) for name in COLUMNS)
 """The CSV export's header: `COLUMNS`, the prices named with their unit (`cost_usd` is USD already)."""

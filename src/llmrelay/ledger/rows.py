@@ -59,7 +59,8 @@ _BUILT = ("id", "request_id", "attempt", "user_id", "agent_id", "provider", "mod
           "error_message", "prompt_tokens", "completion_tokens", "total_tokens", "cached_prompt_tokens",
           "reasoning_tokens", "cache_write_tokens", "cost_usd", "input_price", "output_price", "cached_input_price",
           "cache_write_price", "unpriced", "provider_cost_usd", "cost_mismatch", "latency_ms", "created_at",
-          "first_on_provider", "first_on_model", "tool_calls", "images", "kind", "budget_downgraded")
+          "first_on_provider", "first_on_model", "tool_calls", "images", "kind", "budget_downgraded",
+          "cache_write_1h_tokens", "cache_write_1h_price")
 if COLUMNS != _BUILT:  # RowCodec.build writes its tuple in this order
     raise RuntimeError(f"ai_model_usage columns changed; update ledger/rows.py: {COLUMNS}")
 _REQUEST, _USER, _AGENT, _PROVIDER, _MODEL = (_WIDTH[c] for c in ("request_id", "user_id", "agent_id", "provider",
@@ -129,6 +130,8 @@ def build_row(ctx: RequestContext, attempt: Attempt, charge: Charge) -> dict[str
         "images": attempt.images,
         "kind": ctx.kind,
         "budget_downgraded": ctx.budget_downgraded,
+        "cache_write_1h_tokens": usage.cache_write_1h_tokens if usage else 0,
+        "cache_write_1h_price": price.cache_write_1h if price else None,
     }
 
 
@@ -181,10 +184,11 @@ class RowCodec:
         usage = attempt.usage
         cost = -2 if charge.pico is None else charge.pico  # -2: unpriced
         if usage is None:
-            tokens_in = tokens_out = cached = reasoning = written = 0
+            tokens_in = tokens_out = cached = reasoning = written = hour = 0
         else:
             tokens_in, tokens_out = usage.input_tokens, usage.output_tokens
             cached, reasoning, written = usage.cached_input_tokens, usage.reasoning_tokens, usage.cache_write_tokens
+            hour = usage.cache_write_1h_tokens
         status = attempt.status
         if status == "success" and attempt.link_index > 0:
             status = "fallback"
@@ -198,7 +202,8 @@ class RowCodec:
             self.flag[cost < 0], null, self.flag[0], attempt.latency_ms,
             self._sqlite_time(micro) if self.sqlite else datetime.fromtimestamp(started, UTC),
             self.flag[attempt.first_on_provider], self.flag[attempt.first_on_model], attempt.tool_calls,
-            attempt.images, ctx.kind, self.flag[ctx.budget_downgraded],
+            attempt.images, ctx.kind, self.flag[ctx.budget_downgraded], hour,
+            rate.hour_column if rate is not None else null,
         )
 
     def _sqlite_time(self, micro: int) -> str:
@@ -276,6 +281,8 @@ class RowCodec:
             row.setdefault(count, 0)
         row.setdefault("kind", "chat")  # before 0007: every call was a chat
         row.setdefault("budget_downgraded", False)  # before 0009: no budgets
+        row.setdefault("cache_write_1h_tokens", 0)  # before 0014: every write billed at the 5-minute price
+        row.setdefault("cache_write_1h_price", None)
         row["id"] = uuid.UUID(row["id"])
         row["created_at"] = datetime.fromisoformat(row["created_at"])
         return self.from_dict(row)
