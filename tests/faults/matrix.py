@@ -28,7 +28,8 @@ SECOND = {"anthropic": "openai", "openai": "google", "google": "anthropic", "ope
           "ollama": "anthropic"}
 """The fallback link of each provider's chain: always another provider."""
 SAID = "Hi there"
-REFUSE_SECONDS = 0.5
+REFUSE_SECONDS = 30.0
+"""Longer than any cell takes on a loaded machine: the cell ends the refusal itself (`FakeServers.listen`)."""
 CUT_AFTER = 2
 """Text deltas a fault lets out before it strikes, in the "after text" faults."""
 

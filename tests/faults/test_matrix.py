@@ -118,6 +118,7 @@ async def test_fault_cell(app, client, key, fakes, matrix_record, provider, faul
         seen = await observe(app, client, key, provider, mode == "stream")
     finally:
         if fault == "refused":
+            fakes.listen(provider)
             await wait_listening(fakes.ports[provider])
     matrix_record[cell_id(provider, fault, mode)] = asdict(seen)
     assert seen == expected(provider, fault, mode)

@@ -54,6 +54,8 @@ class FakeServers:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._tasks: set[asyncio.Future] = set()
+        self._reopening: dict[str, asyncio.Future] = {}
+        """Refused fakes, by name: the task that listens again when the refusal is over."""
 
     def __getitem__(self, name: str) -> FakeProvider:
         return self.fakes[name]
@@ -148,11 +150,26 @@ class FakeServers:
 
         async def reopen() -> None:
             await asyncio.sleep(seconds)
-            new = web.TCPSite(runner, self.host, self.ports[name], reuse_address=True)
-            await new.start()
-            self._sites[name] = new
+            await self._listen(name)
 
-        self._spawn(reopen())
+        task = self._reopening[name] = asyncio.ensure_future(reopen())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def listen(self, name: str) -> None:
+        """End a `refuse` of `name` now (rather than when its seconds are up)."""
+        assert self._loop is not None, "not started"
+        asyncio.run_coroutine_threadsafe(self._listen(name), self._loop).result(10)
+
+    async def _listen(self, name: str) -> None:
+        pending = self._reopening.pop(name, None)
+        if pending is not None and pending is not asyncio.current_task():
+            pending.cancel()
+        if pending is None and name in self._sites:  # listening already
+            return
+        new = web.TCPSite(self._runners[name], self.host, self.ports[name], reuse_address=True)
+        await new.start()
+        self._sites[name] = new
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
