@@ -7,6 +7,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +21,15 @@ import httpx
 from llmrelay.testing import FakeServers
 
 STARTUP = 60.0  # generous: two spawned workers import everything before they answer
+
+
+def listening(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts connections on `host:port` (a service a test needs: PostgreSQL, Redis)."""
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def wait_for(what: str, check: Callable[[], object], timeout: float, every: float = 0.05) -> object:

@@ -12,7 +12,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from llmrelay.config import load_settings
 from llmrelay.db.users import create_key, create_user
 from llmrelay.testing import FakeServers, faults
 from llmrelay.types import TextDelta
-from tests.servers import wait_for
+from tests.servers import listening, wait_for
 
 REDIS = "redis://127.0.0.1:6379/0"
 REDIS_CLI = shutil.which("redis-cli")
@@ -48,16 +47,8 @@ QUESTION = "Tell me about the one pipeline"
 INGRESSES = ("agents", "v1", "cli", "python")
 
 
-def _redis_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
 pytestmark = pytest.mark.skipif(
-    not _redis_up() or REDIS_CLI is None,
+    not listening(6379) or REDIS_CLI is None,
     reason="Redis (and redis-cli) not reachable at 127.0.0.1:6379 (.ci/run installs and starts it): the CLI shares "
            "rate-limit counters with the server only through Redis")
 

@@ -1,9 +1,9 @@
 """Per-user rate limits: requests and tokens per minute, in memory or shared through Redis."""
 
-import socket
 
 import httpx
 import pytest
+from tests.servers import listening
 
 from llmrelay.api import create_app
 from llmrelay.db.users import create_key, create_user
@@ -55,15 +55,7 @@ class TestTokensPerMinute:
         assert int(r.headers["retry-after"]) >= 1
 
 
-def _redis_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _redis_up(), reason="Redis not reachable at 127.0.0.1:6379 (.ci/run starts it)")
+@pytest.mark.skipif(not listening(6379), reason="Redis not reachable at 127.0.0.1:6379 (.ci/run starts it)")
 class TestSharedThroughRedis:
     @pytest.fixture
     def settings_overrides(self):

@@ -9,7 +9,6 @@ import itertools
 import json
 import os
 import re
-import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import coredis
@@ -18,7 +17,7 @@ import pytest
 
 from llmrelay.testing import FakeServers, faults
 from tests.dbfixtures import PG_ADMIN, _admin, _run
-from tests.servers import Server, cli, wait_for
+from tests.servers import Server, cli, listening, wait_for
 
 REDIS_DB = 12
 REDIS = f"redis://127.0.0.1:6379/{REDIS_DB}"
@@ -35,15 +34,7 @@ supported_providers = [
 """
 
 
-def _up(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not (_up(5432) and _up(6379)),
+pytestmark = pytest.mark.skipif(not (listening(5432) and listening(6379)),
                                 reason="PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are both needed for "
                                        "the replicas (.ci/run starts them)")
 

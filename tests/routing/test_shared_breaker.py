@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 
 import coredis
 import pytest
+from tests.servers import listening
 
 from llmrelay.routing.breaker import CircuitBreaker
 from llmrelay.routing.shared_breaker import SharedBreaker, channel_of
@@ -70,15 +70,7 @@ def test_channels_are_per_redis_database():
     assert channel_of("redis://h:6379") == channel_of("redis://h:6379/0")
 
 
-def _redis_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
-redis_only = pytest.mark.skipif(not _redis_up(), reason="Redis not reachable at 127.0.0.1:6379 (.ci/run starts it)")
+redis_only = pytest.mark.skipif(not listening(6379), reason="Redis not reachable at 127.0.0.1:6379 (.ci/run starts it)")
 
 
 async def _flush() -> None:

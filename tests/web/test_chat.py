@@ -20,6 +20,17 @@ def open_chat(page, live_server, agent_id: str = "general-agent"):
     return page
 
 
+def reload_once_recorded(page, live_server, agent_id: str = "general-agent") -> None:
+    """Reload the page once the ledger has the rows of the conversation's last answer (the recorder writes in
+    the background): the restored badge is read from them."""
+    cid = page.evaluate(f"Object.entries(localStorage).find(([k]) => k.endsWith('.{agent_id}'))[1]")
+    deadline = time.monotonic() + 10
+    while live_server.api("GET", f"/api/ai/conversations/{cid}").json()["messages"][-1]["usage"] is None:
+        assert time.monotonic() < deadline, "the ledger never had the request's rows"
+        time.sleep(0.1)
+    page.reload()
+
+
 def send(page, text: str) -> None:
     page.get_by_label("Message", exact=True).fill(text)
     page.get_by_role("button", name="Send").click()
@@ -85,12 +96,7 @@ def test_fallback_badge_expands_to_the_failed_attempt(live_server, signed_in_pag
     screenshot(page, "chat-fallback")
 
     # after a reload the badge comes back from the ledger, fallback and failed attempt included
-    cid = page.evaluate("Object.entries(localStorage).find(([k]) => k.endsWith('.general-agent'))[1]")
-    deadline = time.monotonic() + 10
-    while live_server.api("GET", f"/api/ai/conversations/{cid}").json()["messages"][-1]["usage"] is None:
-        assert time.monotonic() < deadline, "the ledger never had the request's rows"
-        time.sleep(0.1)
-    page.reload()
+    reload_once_recorded(page, live_server)
     restored = page.locator(".msg.assistant .answer-badge").last
     expect(restored).to_have_attribute("data-fallback", "yes")
     expect(restored.locator(".b-tokens")).to_contain_text(re.compile(r"\d+ tokens"))

@@ -5,10 +5,9 @@ selector closes after a choice; a toast never covers the latest answer; a failed
 from __future__ import annotations
 
 import re
-import time
 
 from playwright.sync_api import expect
-from tests.web.test_chat import open_chat, send
+from tests.web.test_chat import open_chat, reload_once_recorded, send
 
 from llmrelay.testing import faults
 
@@ -55,12 +54,7 @@ def test_the_badge_shows_the_same_latency_live_and_after_a_reload(live_server, s
     latency = page.locator(".msg.assistant .answer-badge .b-latency").last
     expect(latency).to_be_visible(timeout=15_000)
     live = latency.text_content()
-    cid = page.evaluate("Object.entries(localStorage).find(([k]) => k.endsWith('.general-agent'))[1]")
-    deadline = time.monotonic() + 10
-    while live_server.api("GET", f"/api/ai/conversations/{cid}").json()["messages"][-1]["usage"] is None:
-        assert time.monotonic() < deadline, "the ledger never had the request's rows"
-        time.sleep(0.1)
-    page.reload()
+    reload_once_recorded(page, live_server)
     restored = page.locator(".msg.assistant .answer-badge .b-latency").last
     expect(restored).to_have_text(live)
     assert re.fullmatch(r"\d+ ms|\d+\.\d s", live), live

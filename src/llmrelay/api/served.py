@@ -3,13 +3,20 @@ for its first output before it commits to a 200."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..types import Outcome, ReasoningDelta, TextDelta, ToolCallDelta, ToolCallEnd, ToolCallStart, money
 
 if TYPE_CHECKING:
     from ..relay import Run
+
+log = logging.getLogger("llmrelay.api")
+T = TypeVar("T")
+STORE_TIMEOUT = 5.0
+"""Seconds a door's own store (conversations, stored responses) gets, when the database is slow or away."""
 
 OUTPUT = (TextDelta, ToolCallStart, ToolCallDelta, ToolCallEnd, ReasoningDelta, Outcome)
 """What ends the wait for a stream's first output: output, or the end of the request."""
@@ -56,3 +63,24 @@ async def first_output(run: Run) -> tuple[AsyncIterator[Any], Any]:
         if first.error is not None:
             raise first.error
     return events, first
+
+
+async def from_store(read: Awaitable[T], unavailable: Callable[[str], Exception]) -> T:
+    """A stored thing the request needs (a history it continues): `unavailable(<the error's name>)` is raised
+    when the database is slow or away."""
+    try:
+        async with asyncio.timeout(STORE_TIMEOUT):
+            return await read
+    except (Exception, TimeoutError) as exc:
+        raise unavailable(type(exc).__name__) from None
+
+
+async def to_store(write: Awaitable[T], what: str) -> tuple[bool, T | None]:
+    """Keep what an answer made (its exchange, the response object), which the answer can go without: while the
+    database is slow or away it goes out all the same, said not stored, and this logs it: (False, None)."""
+    try:
+        async with asyncio.timeout(STORE_TIMEOUT):
+            return True, await write
+    except (Exception, TimeoutError) as exc:
+        log.warning("%s not stored: %s", what, type(exc).__name__)
+        return False, None

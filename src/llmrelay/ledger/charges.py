@@ -112,10 +112,9 @@ class Rate:
                  tiers: tuple = ()) -> None:
         self.input, self.output, self.cached, self.write = input, output, cached, write
         self.hour = write if hour is None else hour
-        self.columns = columns[:4]
-        """input_price, output_price, cached_input_price, cache_write_price as the driver takes them."""
-        self.hour_column = columns[4] if len(columns) > 4 else None
-        """cache_write_1h_price as the driver takes it."""
+        self.columns, self.hour_column = columns[:4], columns[4]
+        """input_price, output_price, cached_input_price, cache_write_price as the driver takes them; and
+        cache_write_1h_price (a column of its own at the row's end)."""
         self.tiers = tiers
         self.top = tiers[0][0] if tiers else _NO_TIER
 

@@ -11,8 +11,6 @@ stored (or continued) for every answer, each turn with its parts.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -38,12 +36,10 @@ from ..agent_answer import AgentAnswer, AgentOut
 from ..agent_codec import AskAgent, check_tool_turns
 from ..deps import CurrentUser, RelayDep
 from ..errors import ApiRoute, Problem, as_problem
+from ..served import from_store, to_store
 
 router = APIRouter(prefix="/api/ai", tags=["agents"], route_class=ApiRoute)
 TITLE_CHARS = 80
-STORE_TIMEOUT = 5.0
-"""Seconds the conversation store gets to read a history or keep an exchange, when the database is slow or away."""
-log = logging.getLogger("llmrelay.api")
 _FIELDS = {"tools": "tools", "tool_choice": "toolChoice", "parallel_tool_calls": "parallelToolCalls",
            "images": "message", "image_url": "message", "response_format": "responseFormat", "top_p": "topP",
            "top_k": "topK", "seed": "seed", "presence_penalty": "presencePenalty",
@@ -94,14 +90,10 @@ async def _turns(relay: Relay, body: AskAgent, user_id: str) -> tuple[list[Messa
         system = [t.system_text() for t in given if t.role == "system"]
         fields = [f"conversationHistory.{i}.content" for i, _ in kept]
     else:
-        try:
-            async with asyncio.timeout(STORE_TIMEOUT):
-                found = await relay.ledger.conversations.history(cid, user_id)  # type: ignore[union-attr]
-        except (Exception, TimeoutError) as exc:  # the database is away: the history cannot be read
-            raise Problem(503, f"conversation {cid!r} cannot be read now: the database does not answer "
-                               f"({type(exc).__name__}); try again, or send the turns in conversationHistory",
-                          field="conversationId", code="conversation-unavailable", headers={"retry-after": "5"}
-                          ) from None
+        found = await from_store(relay.ledger.conversations.history(cid, user_id), lambda error: Problem(  # type: ignore[union-attr]
+            503, f"conversation {cid!r} cannot be read now: the database does not answer ({error}); try again, "
+                 f"or send the turns in conversationHistory",
+            field="conversationId", code="conversation-unavailable", headers={"retry-after": "5"}))
         if found is None:
             raise Problem(404, f"no conversation {cid!r}", field="conversationId", code="unknown-conversation")
         agent_id, history = found
@@ -144,12 +136,9 @@ async def _keep(relay: Relay, user_id: str, body: AskAgent, cid: str | None, out
                 message: Message) -> tuple[str | None, bool]:
     """`_remember`, but an answer is never lost for its conversation: while the database is away the answer
     goes out with `conversationSaved: false` (its ledger rows are spooled as usual)."""
-    try:
-        async with asyncio.timeout(STORE_TIMEOUT):
-            return await _remember(relay, user_id, body, cid, outcome, message), True
-    except (Exception, TimeoutError) as exc:
-        log.warning("conversation not saved (request %s): %s", outcome.request_id, type(exc).__name__)
-        return cid, False
+    saved, kept = await to_store(_remember(relay, user_id, body, cid, outcome, message),
+                                 f"the conversation of request {outcome.request_id}")
+    return (kept, True) if saved else (cid, False)
 
 
 def _answer(outcome: Outcome, cid: str | None, saved: bool = True) -> dict[str, Any]:

@@ -25,8 +25,6 @@ stream ends with `response.failed`.  A client that goes away closes the upstream
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -50,11 +48,7 @@ from ..errors import OpenAIRoute, Problem, as_problem
 from ..responses_answer import Events, echo, finished
 from ..responses_format import MAX_TEXT, ResponsesRequest, options, parse_request, wire_problem
 from ..responses_items import check_tool_outputs, read_input
-from ..served import answer_headers, first_output, stream_headers
-
-STORE_TIMEOUT = 5.0
-"""Seconds the response store gets, when the database is slow or away."""
-log = logging.getLogger("llmrelay.api")
+from ..served import answer_headers, first_output, from_store, stream_headers, to_store
 
 # -- the OpenAPI document only (the routes render their bodies with orjson, not through these) --------
 
@@ -190,13 +184,10 @@ class _Request:
         if resp.text or resp.tool_calls:
             turns = (*turns, resp.message)
         stored = Conversation(self.conversation.system, turns).to_json(self.body.instructions)
-        try:  # the database may be away: the answer still goes out, said not stored where it is not yet sent
-            async with asyncio.timeout(STORE_TIMEOUT):
-                await self.relay.ledger.responses.save(  # type: ignore[union-attr]
-                    self.response_id, self.user.user_id, self.body.previous_response_id, self.body.model, stored,
-                    obj)
-        except (Exception, TimeoutError) as exc:
-            log.warning("response %s not stored: %s", self.response_id, type(exc).__name__)
+        saved, _ = await to_store(self.relay.ledger.responses.save(  # type: ignore[union-attr]
+            self.response_id, self.user.user_id, self.body.previous_response_id, self.body.model, stored, obj),
+            f"response {self.response_id}")
+        if not saved:  # said where it is not yet sent (a stream's final event is)
             obj["store"] = False
 
 
@@ -208,14 +199,11 @@ async def _conversation(relay: Relay, user: Principal, body: ResponsesRequest) -
     except WireError as exc:
         raise wire_problem(exc) from None
     if body.previous_response_id is not None:
-        try:
-            async with asyncio.timeout(STORE_TIMEOUT):
-                stored = await relay.ledger.responses.get(  # type: ignore[union-attr]
-                    body.previous_response_id, user.user_id)
-        except (Exception, TimeoutError) as exc:  # the database is away
-            raise Problem(503, f"Previous response {body.previous_response_id!r} cannot be read now: the database "
-                               f"does not answer ({type(exc).__name__}); try again, or send the whole input",
-                          field="previous_response_id", code="server_error", headers={"retry-after": "5"}) from None
+        previous = body.previous_response_id
+        stored = await from_store(relay.ledger.responses.get(previous, user.user_id), lambda error: Problem(  # type: ignore[union-attr]
+            503, f"Previous response {previous!r} cannot be read now: the database does not answer ({error}); "
+                 f"try again, or send the whole input",
+            field="previous_response_id", code="server_error", headers={"retry-after": "5"}))
         if stored is None:
             raise Problem(404, f"Previous response with id {body.previous_response_id!r} not found.",
                           field="previous_response_id", code="previous_response_not_found")
