@@ -1,7 +1,7 @@
 """The agents API and /v1/responses while the database is away: an answer is never lost for its storage.
 A new exchange is answered with `conversationSaved: false` (whole and streamed; a response says
-`store: false`); continuing a stored conversation, whose history cannot be read, is a 503 that says so;
-once the database is back both work again."""
+`store: false`, in a stream's last event too); continuing a stored conversation, whose history cannot be
+read, is a 503 that says so; once the database is back both work again."""
 
 from __future__ import annotations
 
@@ -33,6 +33,13 @@ def _sse_done(text: str) -> dict:
     frames = [f for f in text.split("\n\n") if f.startswith("event: done")]
     assert frames, text
     return json.loads(frames[0].split("data: ", 1)[1])
+
+
+def _sse_last(text: str) -> dict:
+    import json
+
+    frames = [f for f in text.split("\n\n") if f.strip()]
+    return json.loads(frames[-1].split("data: ", 1)[1])
 
 
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)
@@ -86,6 +93,11 @@ async def test_responses_go_out_unstored_while_the_database_is_away(database, fa
         away = await client.post("/v1/responses", headers=auth, json=body)
         assert away.status_code == 200, away.text
         assert away.json()["store"] is False and away.json()["output"]
+        streamed = await client.post("/v1/responses", headers=auth, json={**body, "stream": True})
+        assert streamed.status_code == 200
+        last = _sse_last(streamed.text)
+        assert last["type"] == "response.completed", last
+        assert last["response"]["store"] is False and last["response"]["output"]
         going_on = await client.post("/v1/responses", headers=auth,
                                      json={**body, "previous_response_id": first.json()["id"]})
         assert going_on.status_code == 503 and going_on.json()["error"]["param"] == "previous_response_id"

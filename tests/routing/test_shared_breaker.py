@@ -33,6 +33,9 @@ class Told:
     def probing(self, key):
         self.said.append(("probe", key))
 
+    def released(self, key):
+        self.said.append(("release", key))
+
     def recovered(self, key):
         self.said.append(("ok", key))
 
@@ -158,6 +161,40 @@ async def test_in_half_open_one_process_probes_and_the_others_wait_for_its_outco
     finally:
         for s in (a, b):
             await s.aclose()
+
+
+@redis_only
+async def test_a_probe_given_back_without_an_outcome_lets_another_process_probe_at_once():
+    await _flush()
+    a, b = await _shared(2, threshold=1, cooldown=0.3)
+    try:
+        a.breaker.failure(*LINK, request=1)
+        await _until(lambda: b.breaker.state(*LINK) == "open")
+        await asyncio.sleep(0.35)
+        assert a.breaker.acquire(*LINK) is None  # a's probe
+        await _until(lambda: b.breaker._circuits[LINK].probe_elsewhere_until > 0)
+        assert "on another replica" in b.breaker.acquire(*LINK)
+        a.breaker.release(*LINK)  # a's caller went away: no outcome, the probe is given back
+        await _until(lambda: b.breaker._circuits[LINK].probe_elsewhere_until == 0)
+        assert b.breaker.acquire(*LINK) is None  # b probes now, not a cooldown later
+        assert "already in flight" in b.breaker.acquire(*LINK)  # and only one of its requests does
+        a.breaker.release(*LINK)  # a holds no probe now: nothing to tell
+        b.breaker.success(*LINK)
+        await _until(lambda: LINK not in a.breaker._circuits)
+    finally:
+        for s in (a, b):
+            await s.aclose()
+
+
+def test_a_given_back_probe_is_told_once_and_only_when_one_was_held():
+    b = CircuitBreaker(threshold=1, cooldown=0)
+    b.listener = told = Told()
+    b.release(*LINK)  # nothing held
+    b.failure(*LINK, request=1)
+    assert b.acquire(*LINK) is None  # half-open at once (cooldown 0): the probe
+    b.release(*LINK)
+    b.release(*LINK)  # given back already
+    assert told.said == [("open", LINK, 0), ("probe", LINK), ("release", LINK)]
 
 
 async def test_without_redis_each_process_keeps_its_own_circuits_and_says_so_once(caplog):

@@ -271,7 +271,10 @@ class Events:
         return [*out, self._done(index, reasoning_item(item_id, Reasoning(text, signature, redacted, self.provider)))]
 
     def end(self, outcome: Outcome) -> tuple[list[bytes], dict[str, Any]]:
-        """The closing events and the finished response object."""
+        """The closing events but the last, and the finished response object; `final` renders the last.
+
+        Split so that what happens between (storing the response) can still change the object the last
+        event carries (`store: false` when it could not be stored)."""
         resp = outcome.response
         if outcome.error is None and resp is not None:
             status, incomplete = status_of(resp.finish_reason)
@@ -282,7 +285,7 @@ class Events:
             body = response_object(self.response_id, self.created, resp.model, status,
                                    [i for i in self.output if i is not None], self.echoed, usage=resp.usage,
                                    incomplete=incomplete)
-            return [*out, self.event(f"response.{status}", {"response": body})], body
+            return out, body
         out = self._close("incomplete")
         for call_index in list(self._calls):
             out += self._call_end(call_index, "incomplete")
@@ -290,4 +293,8 @@ class Events:
         body = response_object(self.response_id, self.created, resp.model if resp else self.model, "failed",
                                [i for i in self.output if i is not None], self.echoed,
                                usage=resp.usage if resp else None, error=error_json(outcome.error))
-        return [*out, self.event("response.failed", {"response": body})], body
+        return out, body
+
+    def final(self, body: dict[str, Any]) -> bytes:
+        """The last event: `response.completed`, `.incomplete` or `.failed`, carrying the whole object."""
+        return self.event(f"response.{body['status']}", {"response": body})

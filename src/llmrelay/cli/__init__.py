@@ -7,7 +7,7 @@ import sys
 from rich.markup import escape
 
 from ..types import ConfigError, InvalidRequest
-from . import audit, budgets, chat, fakes, info, ledger, serve, usage, users  # noqa: F401  (register their commands)
+from . import audit, budgets, chat, db, fakes, info, pricing, serve, usage, users  # noqa: F401  (register their commands)
 from .app import app, err_console
 
 

@@ -16,6 +16,8 @@ from rich.measure import Measurement
 from rich.table import Table
 from typer.core import TyperArgument, TyperOption
 
+from ..config import load_settings
+from ..ledger import Ledger
 from ..version import __version__
 
 app = typer.Typer(
@@ -102,3 +104,13 @@ def show(table: Table, *narrower: Table, heading: int = 1, out: Console | None =
         out.print(table.title, soft_wrap=False)
     for block in _blocks(table, heading):
         out.print(block, soft_wrap=False)
+
+
+async def with_ledger(fn):
+    """Run `fn(ledger)` on a started ledger of the configured database, and close it after."""
+    ledger = Ledger(load_settings())
+    await ledger.start()
+    try:
+        return await fn(ledger)
+    finally:
+        await ledger.aclose()

@@ -16,8 +16,7 @@ from rich.table import Table
 
 from ..db.audit import ACTIONS, MAX_LIMIT, recent
 from ..ledger import Ledger
-from .app import app, console, fail, show
-from .ledger import _with_ledger
+from .app import app, console, fail, show, with_ledger
 
 
 @app.command("audit")
@@ -34,7 +33,7 @@ def audit(
         async with ledger.sessions() as s:
             return await recent(s, limit, action)
 
-    rows = asyncio.run(_with_ledger(go))
+    rows = asyncio.run(with_ledger(go))
     if as_json:
         print(json.dumps(rows))
         return

@@ -25,8 +25,7 @@ from ..db.models import ApiKey, User
 from ..db.users import PREFIX_LEN, create_key, create_user, list_keys, revoke_key, user_by_name
 from ..ledger import Ledger
 from ..types import InvalidRequest
-from .app import app, console, show
-from .ledger import _with_ledger
+from .app import app, console, show, with_ledger
 
 users_app = typer.Typer(help="Users of the HTTP service.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys: made, listed and revoked (a key is shown once, when made).",
@@ -77,7 +76,7 @@ def users_add(
                          {"id": made.id, "admin": made.is_admin, "rpmLimit": rpm, "tpmLimit": tpm})
             return made
 
-    user = asyncio.run(_with_ledger(go))
+    user = asyncio.run(with_ledger(go))
     role = "admin" if user.is_admin else "user"
     console.print(f"{role} {escape(user.name)} added (id {user.id}; requests/min "
                   f"{_limit(user.rpm_limit, user.is_admin)}, tokens/min {_limit(user.tpm_limit, user.is_admin)}); "
@@ -122,7 +121,7 @@ def users_limits(
             await record(s, cli_actor(), "user.limits", user.name, changed)
             return user
 
-    user = asyncio.run(_with_ledger(go))
+    user = asyncio.run(with_ledger(go))
     console.print(f"{escape(user.name)}: requests/min {_limit(user.rpm_limit, user.is_admin)}, tokens/min "
                   f"{_limit(user.tpm_limit, user.is_admin)}")
 
@@ -137,7 +136,7 @@ def users_list(as_json: bool = typer.Option(False, "--json", help="Print JSON in
             live = Counter(u.id for k, u in await list_keys(s) if k.revoked_at is None)
         return list(users), live
 
-    users, live = asyncio.run(_with_ledger(go))
+    users, live = asyncio.run(with_ledger(go))
     rows = [{"name": u.name, "id": u.id, "admin": u.is_admin, "disabled": u.disabled, "rpmLimit": u.rpm_limit,
              "tpmLimit": u.tpm_limit, "liveKeys": live[u.id], "created": _when(u.created_at)} for u in users]
     if as_json:
@@ -171,7 +170,7 @@ def keys_create(
             await record(s, cli_actor(), "key.create", row.prefix, {"user": owner.name, "label": row.name})
             return key, row.prefix
 
-    key, prefix = asyncio.run(_with_ledger(go))
+    key, prefix = asyncio.run(with_ledger(go))
     console.print(f"new key {prefix}… for {escape(user)}{f' ({escape(label)})' if label else ''}; "
                   f"it is shown only now (the database keeps its hash):")
     print(key, flush=True)
@@ -190,7 +189,7 @@ def keys_list(
                 await _user(s, user)
             return [(k, u) for k, u in await list_keys(s) if user in (None, u.name)]
 
-    keys = asyncio.run(_with_ledger(go))
+    keys = asyncio.run(with_ledger(go))
     if as_json:
         print(json.dumps([{"prefix": k.prefix, "user": u.name, "label": k.name, "created": _when(k.created_at),
                            "lastUsed": _when(k.last_used_at), "revoked": _when(k.revoked_at)} for k, u in keys]))
@@ -218,7 +217,7 @@ def keys_revoke(prefix: str = typer.Argument(..., metavar="PREFIX", help=f"The k
                          {"user": owner.name if owner else key.user_id, "label": key.name})
             return key.prefix, owner.name if owner else key.user_id, key.name
 
-    found, owner, label = asyncio.run(_with_ledger(go))
+    found, owner, label = asyncio.run(with_ledger(go))
     when = "at once" if settings.db_url.startswith("postgresql") else f"within {settings.key_refresh:g} s"
     console.print(f"revoked {found}… ({escape(owner)}{f', {escape(label)}' if label else ''}); running servers "
                   f"refuse it {when}")

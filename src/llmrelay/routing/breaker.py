@@ -16,7 +16,8 @@ Several processes (workers, replicas) share what they learn through `listener` a
 (`routing.shared_breaker` carries them over Redis): a counted failure, an opening and a recovery are told
 to the listener, and what another process told is applied here, so consecutive failures are counted across
 processes and a circuit one opens is open on all.  In half-open the first process to let a probe through
-tells the others, which wait for its outcome (two may start probes within the message's few milliseconds).
+tells the others, which wait for its outcome (two may start probes within the message's few milliseconds);
+a probe given back without an outcome (the caller went away) is told too, so another process may probe at once.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class BreakerListener(Protocol):
     def failed(self, key: Key) -> None: ...
     def opened(self, key: Key, seconds: float) -> None: ...
     def probing(self, key: Key) -> None: ...
+    def released(self, key: Key) -> None: ...
     def recovered(self, key: Key) -> None: ...
 
 
@@ -149,6 +151,13 @@ class CircuitBreaker:
             if c is not None and c.opened_at is not None:
                 c.probe_elsewhere_until = self._clock() + self.cooldown
 
+    def remote_released(self, key: Key) -> None:
+        """Another process gave its probe back without an outcome: one may be let through here now."""
+        with self._lock:
+            c = self._circuits.get(key)
+            if c is not None:
+                c.probe_elsewhere_until = 0.0
+
     def remote_recovered(self, key: Key) -> None:
         """Another process got an answer from this link: the count starts again and the circuit closes."""
         with self._lock:
@@ -157,10 +166,14 @@ class CircuitBreaker:
     def release(self, provider: str, model: str) -> None:
         """The call ended without saying anything about the link (cancelled, or the request's
         own fault): a probe slot it held is given back."""
+        key = (provider, model)
         with self._lock:
-            c = self._circuits.get((provider, model))
+            c = self._circuits.get(key)
+            held = c is not None and c.probing
             if c is not None:
                 c.probing = False
+        if held and self.listener is not None:
+            self.listener.released(key)
 
     def snapshot(self) -> dict[Key, State]:
         """Every link that is not plainly closed, with its state."""

@@ -78,6 +78,9 @@ class SharedBreaker:
     def probing(self, key: Key) -> None:
         self._send("probe", key, 0.0)
 
+    def released(self, key: Key) -> None:
+        self._send("release", key, 0.0)
+
     def recovered(self, key: Key) -> None:
         self._send("ok", key, 0.0)
 
@@ -188,6 +191,8 @@ class SharedBreaker:
                 self.breaker.remote_open(key, float(message["seconds"]))
             elif op == "probe":
                 self.breaker.remote_probe(key)
+            elif op == "release":
+                self.breaker.remote_released(key)
             elif op == "ok":
                 self.breaker.remote_recovered(key)
         except (ValueError, TypeError, KeyError) as exc:  # not ours, or from a newer version: skip it

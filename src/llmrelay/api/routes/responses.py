@@ -187,7 +187,7 @@ class _Request:
         saved, _ = await to_store(self.relay.ledger.responses.save(  # type: ignore[union-attr]
             self.response_id, self.user.user_id, self.body.previous_response_id, self.body.model, stored, obj),
             f"response {self.response_id}")
-        if not saved:  # said where it is not yet sent (a stream's final event is)
+        if not saved:  # before it is sent: the answer, or a stream's last event
             obj["store"] = False
 
 
@@ -277,7 +277,7 @@ async def _frames(events: AsyncIterator[Any], first: Any, stream: Events, this: 
             assert event is not None, "a run ends with its Outcome"
         frames, obj = stream.end(event)
         await this.keep(event, obj)
-        yield b"".join(frames)
+        yield b"".join([*frames, stream.final(obj)])
     finally:  # done, or the client went away: either way the upstream call ends now
         await events.aclose()  # type: ignore[attr-defined]
 

@@ -1,4 +1,4 @@
-"""`llmrelay db …` and `llmrelay pricing …`: the ledger's schema and its price table."""
+"""`llmrelay pricing …`: the price table, with history (list, set, sync from a published source, unpriced)."""
 
 from __future__ import annotations
 
@@ -13,55 +13,13 @@ from rich.table import Table
 
 from ..config import load_settings
 from ..db.audit import cli_actor, record
-from ..db.engine import display_url, make_engine
-from ..db.migrate import current, head, upgrade
 from ..ledger import Ledger
 from ..ledger.pricing import Price, SyncReport, add_prices, load_price_book, per_token_prices, plan_sync, write_sync
 from ..providers.registry import known_providers, provider_class
-from .app import app, console, fail, show
+from .app import app, console, fail, show, with_ledger
 
-db_app = typer.Typer(help="The ledger database: schema migrations.", no_args_is_help=True)
 pricing_app = typer.Typer(help="Model prices (USD per 1M tokens), with history.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
 app.add_typer(pricing_app, name="pricing")
-
-
-@db_app.command("upgrade")
-def db_upgrade() -> None:
-    """Apply every pending migration (llmrelay serve does this by itself)."""
-    settings = load_settings()
-
-    async def go() -> tuple[str | None, str | None]:
-        engine = make_engine(settings.db_url)
-        try:
-            before = await current(engine)
-            return before, await upgrade(engine)
-        finally:
-            await engine.dispose()
-
-    before, after = asyncio.run(go())
-    where = display_url(settings.db_url)
-    if before == after:
-        console.print(f"{where}: already at revision {after}")
-    else:
-        console.print(f"{where}: upgraded from {before or 'an empty database'} to revision {after}")
-
-
-@db_app.command("status")
-def db_status() -> None:
-    """The database's revision and the newest one this version knows."""
-    settings = load_settings()
-
-    async def go() -> str | None:
-        engine = make_engine(settings.db_url)
-        try:
-            return await current(engine)
-        finally:
-            await engine.dispose()
-
-    rev, newest = asyncio.run(go()), head()
-    state = "up to date" if rev == newest else "behind: run `llmrelay db upgrade`"
-    console.print(f"{display_url(settings.db_url)}: revision {rev or 'none (empty)'}; newest {newest}; {state}")
 
 
 def _usd(option: str, value: str | None) -> Decimal | None:
@@ -74,15 +32,6 @@ def _usd(option: str, value: str | None) -> Decimal | None:
     if not d.is_finite() or d < 0:
         raise fail(f"{option}: must be a non-negative amount of USD per 1M tokens, not {value!r}")
     return d
-
-
-async def _with_ledger(fn):
-    ledger = Ledger(load_settings())
-    await ledger.start()
-    try:
-        return await fn(ledger)
-    finally:
-        await ledger.aclose()
 
 
 _AUDITED_MODELS = 200
@@ -143,7 +92,7 @@ def pricing_list(
             book = await load_price_book(s)
         return book.history() if history else book.current()
 
-    prices = [p for p in asyncio.run(_with_ledger(go)) if provider in (None, p.provider)]
+    prices = [p for p in asyncio.run(with_ledger(go)) if provider in (None, p.provider)]
     rows = [{"provider": p.provider, "model": p.model, **{k: _m(v) for k, v in p.per_million_view().items()},
              "tiers": [{"aboveInputTokens": t.above, **{k: _m(v) for k, v in t.per_million_view().items()}}
                        for t in p.tiers],
@@ -220,7 +169,7 @@ def pricing_set(
             await add_prices(s, [price])
             await record(s, cli_actor(), "price.set", f"{provider}/{price.model}", _per_million(price))
 
-    asyncio.run(_with_ledger(go))
+    asyncio.run(with_ledger(go))
     v = price.per_million_view()
     console.print(f"{escape(provider)}/{escape(model)}: input ${_m(v['input'])}, output ${_m(v['output'])}, cached "
                   f"input {'$' + _m(v['cached_input']) if v['cached_input'] is not None else 'as input'} per 1M "
@@ -299,7 +248,7 @@ def pricing_sync(
             return fetched, report
 
     try:
-        fetched, report = asyncio.run(_with_ledger(go))
+        fetched, report = asyncio.run(with_ledger(go))
     except PriceFileError as err:
         raise fail(str(err)) from None
     _print_sync(label, fetched, report, dry_run, as_json)
@@ -399,7 +348,7 @@ def pricing_unpriced(as_json: bool = typer.Option(False, "--json", help="Print J
         async with ledger.sessions() as s:
             return await unpriced_usage(s)
 
-    rows = asyncio.run(_with_ledger(go))
+    rows = asyncio.run(with_ledger(go))
     data = [r.to_dict() for r in rows]
     if as_json:
         print(json.dumps(data, default=str))
