@@ -235,13 +235,18 @@ class AllLinksFailed(LLMRelayError):
     take the request as asked (a parameter or capability every link lacks)."""
 
     def __init__(self, message: str, attempts: list[Attempt], fatal: ProviderError | None = None,
-                 unsupported: str | None = None) -> None:
+                 unsupported: str | None = None, refused: ErrorKind | None = None) -> None:
         super().__init__(message)
         self.attempts = attempts
         self.fatal = fatal
         self.unsupported = unsupported
         """Set when no link was tried and some could not take the request: what the request asks for
         that they lack (a name of `ChatRequest.needs`, e.g. `seed`, `response_format=json_schema`)."""
+        self.refused = refused
+        """Set when every link that was called refused the request itself (its context window, its content,
+        a parameter that model cannot take) and the others could not take it either: the request is at
+        fault, not the providers.  `context_length_exceeded` or `content_filtered` when every refusal was
+        that, else `bad_request`."""
 
 
 # -- what a request produced -------------------------------------------------------------------

@@ -233,6 +233,35 @@ async def test_a_request_the_provider_rejects_is_400_without_trying_further(clie
     assert fakes["google"].requests == []
 
 
+async def test_a_request_every_link_refuses_itself_is_400_with_the_refusals_code(app, client, keys, fakes):
+    """Every link tried said the request is at fault (its context window): the answer is that refusal, a 400,
+    not a 502 that blames the providers."""
+    for name in ("openai", "google"):
+        fakes[name].script(faults.http_error(400, code="context_length_exceeded"))
+    r = await client.post("/v1/chat/completions", headers=keys.auth("alice"),
+                          json=ask("openai/gpt-4o", models=["google/gemini-2.0-flash"]))
+    err = assert_openai_error(r, 400, "invalid_request_error", "context_length_exceeded")
+    assert err["message"].startswith("no link of the chain took this request: openai/gpt-4o")
+    assert r.headers["x-should-retry"] == "false"
+    rows = await ledger_rows(app, r.headers["x-request-id"])
+    assert [(x.status, x.error_kind) for x in rows] == [("failed", "context_length_exceeded")] * 2
+
+
+async def test_a_parameter_the_one_model_cannot_take_is_400_request_refused(client, keys):
+    r = await client.post("/v1/chat/completions", headers=keys.auth("alice"),
+                          json=ask("openai/gpt-4o", reasoning_effort="low"))
+    err = assert_openai_error(r, 400, "invalid_request_error", "request_refused")
+    assert "'reasoning_effort' cannot be sent: gpt-4o is not a reasoning model" in err["message"]
+
+
+async def test_a_refusal_beside_a_providers_failure_is_still_502(client, keys, fakes):
+    fakes["openai"].script(faults.http_error(400, code="context_length_exceeded"))
+    fakes["google"].script(faults.http_error(500))
+    r = await client.post("/v1/chat/completions", headers=keys.auth("alice"),
+                          json=ask("openai/gpt-4o", models=["google/gemini-2.0-flash"]))
+    assert_openai_error(r, 502, "api_error", "all_providers_failed")
+
+
 class TestRateLimited:
     @pytest.fixture
     def settings_overrides(self):

@@ -104,6 +104,20 @@ async def test_no_provider_answering_raises_an_internal_server_error(sdk, fakes)
     assert err.value.status_code == 502 and "openai/gpt-4o" in err.value.message
 
 
+async def test_a_conversation_too_long_for_every_link_raises_the_sdks_context_length_error(sdk, fakes):
+    """What an application catches to shorten its conversation and ask again: a 400 whose code is
+    `context_length_exceeded`, as the provider itself would answer, not a 502; plain and streamed."""
+    for stream in (False, True):
+        for name in ("openai", "google"):
+            fakes[name].script(faults.http_error(400, code="context_length_exceeded"))
+        with pytest.raises(openai.BadRequestError) as err:
+            await sdk.chat.completions.create(model="openai/gpt-4o", messages=HI, stream=stream,
+                                              extra_body={"models": ["google/gemini-2.0-flash"]})
+        assert err.value.code == "context_length_exceeded" and err.value.status_code == 400
+        assert "openai/gpt-4o" in err.value.message and "google/gemini-2.0-flash" in err.value.message
+        assert err.value.response.headers["x-should-retry"] == "false"
+
+
 async def test_a_stream_that_breaks_after_text_raises_api_error(sdk, fakes):
     fakes["openai"].script(faults.stream_error(after_chunks=3, code="server_error"))
     stream = await sdk.chat.completions.create(model="openai/gpt-4o", messages=HI, stream=True)

@@ -33,6 +33,7 @@ from ..types import (
     AllLinksFailed,
     BudgetExceeded,
     BudgetUnavailable,
+    ErrorKind,
     InvalidRequest,
     LLMRelayError,
     RateLimited,
@@ -55,8 +56,12 @@ _OPENAI_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 402
                  404: "invalid_request_error", 405: "invalid_request_error", 413: "invalid_request_error",
                  422: "invalid_request_error", 429: "rate_limit_error", 502: "api_error", 503: "api_error"}
 _OPENAI_CODES = {"unknown-agent": "model_not_found", "invalid-request": "invalid_value",
-                 "invalid-field": "invalid_value"}
+                 "invalid-field": "invalid_value", "content-filtered": "invalid_prompt"}
 """Problem codes that OpenAI spells otherwise; any other code has its dashes as underscores."""
+_REFUSALS = {ErrorKind.CONTEXT_LENGTH_EXCEEDED: "context-length-exceeded",
+             ErrorKind.CONTENT_FILTERED: "content-filtered"}
+"""A chain every link refused: the problem's code and field by the refusal (OpenAI's clients look for
+`context_length_exceeded` to shorten a conversation)."""
 
 
 class ProblemDetails(BaseModel):
@@ -233,6 +238,9 @@ def as_problem(exc: Exception) -> Problem:
         if exc.fatal is not None:
             return Problem(400, f"the provider rejected the request: {exc.fatal.message}", code="provider-rejected",
                            headers=walked, extra={"attemptedProviders": [a.to_dict() for a in exc.attempts]})
+        if exc.refused is not None:  # every link refused the request itself: a 400, as one provider would say it
+            return Problem(400, str(exc), code=_REFUSALS.get(exc.refused, "request-refused"), headers=walked,
+                           extra={"attemptedProviders": [a.to_dict() for a in exc.attempts]})
         return Problem(502, str(exc), code="all-providers-failed", headers=walked,
                        extra={"attemptedProviders": [a.to_dict() for a in exc.attempts]})
     if isinstance(exc, LedgerUnavailable):  # a durable answer whose rows could be kept nowhere

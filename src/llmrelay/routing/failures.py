@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import ErrorKind
 from ..types import AllLinksFailed, Attempt, ProviderError
 
 
@@ -13,10 +14,26 @@ def all_failed(attempts: list[Attempt], fatal: ProviderError | None,
         reasons = "; ".join(reason for _, reason in unfit)
         return AllLinksFailed(f"no link of the chain can take this request: {reasons}", attempts,
                               unsupported=unfit[0][0])
+    refused = _refused(attempts, unfit)
+    if refused is not None:
+        return AllLinksFailed("no link of the chain took this request: " + _why_each_link(attempts, counted=False),
+                              attempts, refused=refused)
     return AllLinksFailed(_why_each_link(attempts), attempts)
 
 
-def _why_each_link(attempts: list[Attempt]) -> str:
+def _refused(attempts: list[Attempt], unfit: list[tuple[str, str]]) -> ErrorKind | None:
+    """What every called link said was wrong with the request itself, when each of them did and every other
+    link was skipped as unable to take it; None when a provider's own trouble had a part."""
+    cannot = {reason for _, reason in unfit}
+    called = [a for a in attempts if a.status != "skipped"]
+    if not called or any(a.error_kind is None or a.error_kind.provider_fault for a in called) or any(
+            a.status == "skipped" and a.error_message not in cannot for a in attempts):
+        return None
+    kinds = {a.error_kind for a in called}
+    return kinds.pop() if len(kinds) == 1 else ErrorKind.BAD_REQUEST  # type: ignore[return-value]
+
+
+def _why_each_link(attempts: list[Attempt], counted: bool = True) -> str:
     """Why no link answered, each link named once: its last error, and how many attempts it took (a link's
     retries that failed alike are not repeated).  Links that failed the same way (the same local Ollama down
     under two models) share one entry."""
@@ -31,4 +48,5 @@ def _why_each_link(attempts: list[Attempt]) -> str:
         ways.setdefault((kind, last.error_message or ""), []).append(name)
     parts = [f"{', '.join(names)}: {kind}" + (f": {message}" if message else "")
              for (kind, message), names in ways.items()]
-    return f"all {len(links)} link{'s' if len(links) != 1 else ''} failed: " + "; ".join(parts)
+    said = "; ".join(parts)
+    return f"all {len(links)} link{'s' if len(links) != 1 else ''} failed: {said}" if counted else said
