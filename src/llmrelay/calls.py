@@ -74,7 +74,8 @@ def needs_of(messages: Sequence[Message], tools: Sequence[Tool] = (), tool_choic
     turns hold: `ChatRequest.needs`, `.images`, `.input_chars`).  The names are those of the
     request's parameters, as a link that cannot take one says in its skip reason: `tools`,
     `tool_choice=required`, `tool_choice=tool`, `images`, `image_url`,
-    `response_format=json_object`, `response_format=json_schema`, and each `Sampling` field given."""
+    `response_format=json_object`, `response_format=json_schema`, `name` (a message names its speaker),
+    and each `Sampling` field given."""
     needs: set[str] = set(sampling.asked()) if sampling is not NO_SAMPLING else set()
     if tools:
         needs.add("tools")
@@ -84,6 +85,8 @@ def needs_of(messages: Sequence[Message], tools: Sequence[Tool] = (), tool_choic
         needs.add("response_format=" + output.type)
     images = chars = 0
     for m in messages:
+        if m.name is not None:
+            needs.add("name")
         parts = m.parts
         if len(parts) == 1 and type(parts[0]) is Text:
             chars += len(parts[0].text)

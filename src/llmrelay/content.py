@@ -127,10 +127,14 @@ class Message:
 
     role: Role
     parts: tuple[Part, ...]
+    name: str | None
+    """The participant who spoke (OpenAI's `name`, e.g. one agent of several); a link whose provider has no
+    such field cannot take a request that has one (`needs` says `name`)."""
 
-    def __init__(self, role: Role, content: str | Iterable[Part] = ()) -> None:
+    def __init__(self, role: Role, content: str | Iterable[Part] = (), name: str | None = None) -> None:
         object.__setattr__(self, "role", role)
         object.__setattr__(self, "parts", (Text(content),) if isinstance(content, str) else tuple(content))
+        object.__setattr__(self, "name", name)
 
     @property
     def text(self) -> str:
@@ -151,7 +155,8 @@ class Message:
         return all(type(p) is Text for p in self.parts)
 
     def __repr__(self) -> str:
-        return f"Message({self.role!r}, {self.text!r})" if self.plain else f"Message({self.role!r}, {self.parts!r})"
+        said = f"Message({self.role!r}, {self.text!r}" if self.plain else f"Message({self.role!r}, {self.parts!r}"
+        return said + (f", name={self.name!r})" if self.name is not None else ")")
 
 
 @dataclass(frozen=True, slots=True)

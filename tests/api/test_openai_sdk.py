@@ -237,6 +237,27 @@ async def test_each_unsupported_parameter_is_refused_by_name(sdk, fakes, param, 
     assert fakes["openai"].requests == []
 
 
+async def test_who_spoke_reaches_the_providers_that_take_it_and_skips_those_that_cannot(app, sdk, fakes):
+    """OpenAI's `name` on user and assistant messages (a multi-agent framework names each speaker): sent on
+    to OpenAI and OpenRouter; a link of a provider without the field is skipped with the reason, and a
+    chain of such links only is a 400 naming it, never a silent drop."""
+    named = [{"role": "user", "content": "Plan it", "name": "lead"},
+             {"role": "assistant", "content": "Step one", "name": "planner"},
+             {"role": "user", "content": "Go on", "name": "lead"}]
+    for model, provider in (("openai/gpt-4o", "openai"), ("openrouter/openai/gpt-4o", "openrouter")):
+        await sdk.chat.completions.create(model=model, messages=named)
+        sent = [m for m in fakes[provider].requests[-1].body["messages"] if m["role"] != "system"]
+        assert [(m["role"], m["content"], m.get("name")) for m in sent] == [
+            ("user", "Plan it", "lead"), ("assistant", "Step one", "planner"), ("user", "Go on", "lead")]
+    claude_asked = len(fakes["anthropic"].requests)
+    raw = await sdk.chat.completions.with_raw_response.create(model="agent:general-agent", messages=named)
+    assert raw.headers["x-llmrelay-provider"] == "openai" and raw.headers["x-llmrelay-fallback"] == "true"
+    assert len(fakes["anthropic"].requests) == claude_asked  # the agent's Claude link was skipped, not called
+    with pytest.raises(openai.BadRequestError) as err:
+        await sdk.chat.completions.create(model="anthropic/claude-sonnet-4-5", messages=named)
+    assert err.value.param == "name" and "anthropic cannot take 'name'" in err.value.message
+
+
 async def test_a_parameter_no_link_can_take_is_refused_by_name(sdk):
     with pytest.raises(openai.BadRequestError) as err:
         await sdk.chat.completions.create(model="openai/gpt-4o", messages=HI, extra_body={"top_k": 4})

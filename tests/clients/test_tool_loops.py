@@ -279,3 +279,19 @@ def test_a_link_that_cannot_take_the_request_is_skipped_with_the_reason(relay):
     rows = ledger_rows(relay, r.headers["x-request-id"], 2)
     assert rows[0][:2] == ("ollama", "skipped") and "image_url" in rows[0][2]
     assert rows[1] == ("openai", "fallback", None, 0, 1)
+
+
+@pytest.mark.parametrize("name", ["openai", "openrouter"])
+def test_langchain_named_speakers_of_a_multi_agent_conversation_reach_the_provider(relay, name):
+    """LangGraph's multi-agent graphs name each agent's messages (`AIMessage(name=...)`), and ChatOpenAI
+    sends that `name`: llmrelay sends it on to the providers that take it."""
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    tok = token()
+    history = [HumanMessage(f"{tok}: plan a trip", name="lead"),
+               AIMessage("Day one: Paris", name="planner"), HumanMessage("and day two?", name="lead")]
+    answer = _langchain(relay, name).invoke(history)
+    assert answer.content
+    provider = SERVING[name].split("/")[0]
+    sent = next(r.body for r in relay.fakes[provider].requests if tok in json.dumps(r.body))
+    assert [m.get("name") for m in sent["messages"] if m["role"] != "system"] == ["lead", "planner", "lead"]

@@ -46,12 +46,15 @@ images = st.one_of(
     st.builds(lambda raw, kind, d: Image(data=base64.b64encode(raw).decode(), media_type=kind, detail=d),
               st.binary(min_size=1, max_size=40), st.sampled_from(["image/png", "image/jpeg", "image/webp"]), details),
 )
-user_text = texts.map(lambda t: Message("user", t))
-user_parts = st.lists(st.one_of(texts.map(Text), images), min_size=1, max_size=4).filter(
-    lambda ps: any(type(p) is Image for p in ps)).map(lambda ps: Message("user", ps))
+speakers = st.one_of(st.none(), names)  # OpenAI's `name` of a message: who spoke
+user_text = st.builds(lambda t, who: Message("user", t, who), texts, speakers)
+user_parts = st.builds(lambda ps, who: Message("user", ps, who), st.lists(
+    st.one_of(texts.map(Text), images), min_size=1, max_size=4).filter(lambda ps: any(type(p) is Image for p in ps)),
+    speakers)
 assistant_text = st.builds(
-    lambda thought, text: Message("assistant", [*([Reasoning(thought, provider="x")] if thought else []), Text(text)]),
-    st.one_of(st.none(), texts), texts)
+    lambda thought, text, who: Message("assistant", [*([Reasoning(thought, provider="x")] if thought else []),
+                                                     Text(text)], who),
+    st.one_of(st.none(), texts), texts, speakers)
 
 
 @st.composite
@@ -84,7 +87,7 @@ def normal(turns: list[Message]) -> list[Message]:
         else:
             parts = [ToolResult(short_id(p.call_id), p.content) if type(p) is ToolResult else p for p in m.parts]
         if parts:
-            out.append(Message(m.role, parts))
+            out.append(Message(m.role, parts, m.name))
     return out
 
 
@@ -152,6 +155,13 @@ def test_a_long_id_is_the_same_digest_in_the_call_and_its_result():
     assert [m["role"] for m in wire] == ["assistant", "tool", "user"]  # results first, right after the call
 
 
+def test_merged_turns_keep_speakers_apart():
+    wire = messages_to_wire(None, [Message("user", "a", "ann"), Message("user", "b", "ann"),
+                                   Message("user", "c", "bob"), Message("user", "d")], merge_turns=True)
+    assert wire == [{"role": "user", "content": "a\n\nb", "name": "ann"},
+                    {"role": "user", "content": "c", "name": "bob"}, {"role": "user", "content": "d"}]
+
+
 def test_merged_turns_join_only_plain_text_of_one_role():
     wire = messages_to_wire("sys", [Message("user", "a"), Message("user", "b"),
                                     Message("assistant", [ToolCall("c1", "f")]),
@@ -173,6 +183,8 @@ def test_merged_turns_join_only_plain_text_of_one_role():
      "messages[0].tool_calls[0].function.arguments"),
     ([{"role": "function", "name": "f", "content": "1"}], "messages[0].role"),
     ([{"role": "user", "content": "hi", "audio": {"id": "x"}}], "messages[0].audio"),
+    ([{"role": "user", "content": "hi", "name": 7}], "messages[0].name"),
+    ([{"role": "assistant", "content": "hi", "name": ""}], "messages[0].name"),
 ])
 def test_what_cannot_be_read_names_its_param(messages, param):
     with pytest.raises(WireError) as info:

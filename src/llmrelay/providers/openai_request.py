@@ -28,7 +28,7 @@ _JSON = re.compile("json", re.IGNORECASE)
 OPENAI_TAKES = frozenset({
     "tools", "tool_choice=required", "tool_choice=tool", "parallel_tool_calls=false", "images", "image_url",
     "response_format=json_object", "response_format=json_schema", "top_p", "seed", "presence_penalty",
-    "frequency_penalty", "logit_bias", "reasoning_effort"})
+    "frequency_penalty", "logit_bias", "reasoning_effort", "name"})
 
 
 class OpenAIRequests:

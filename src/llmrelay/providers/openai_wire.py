@@ -89,30 +89,33 @@ def messages_to_wire(system: str | None, messages: Sequence[Message], *, merge_t
                 continue
             last = out[-1] if out else None
             if merge_turns and last is not None and last["role"] == m.role and isinstance(last.get("content"), str) \
-                    and "tool_calls" not in last:
+                    and "tool_calls" not in last and last.get("name") == m.name:
                 last["content"] += "\n\n" + text
             else:
-                out.append({"role": m.role, "content": text})
+                out.append({"role": m.role, "content": text, "name": m.name} if m.name is not None else
+                           {"role": m.role, "content": text})
         elif m.role == "assistant":
-            _assistant_out(parts, out, ids)
+            _assistant_out(parts, out, ids, m.name)
         else:
-            _user_out(parts, out, ids)
+            _user_out(parts, out, ids, m.name)
     return out
 
 
-def _assistant_out(parts: Sequence[Part], out: list[dict[str, Any]], ids: Any) -> None:
+def _assistant_out(parts: Sequence[Part], out: list[dict[str, Any]], ids: Any, name: str | None) -> None:
     text = "".join(p.text for p in parts if type(p) is Text)
     calls = [{"id": ids(p.id), "type": "function", "function": {"name": p.name, "arguments": p.arguments}}
              for p in parts if type(p) is ToolCall]
     if not text and not calls:
         return
     message: dict[str, Any] = {"role": "assistant", "content": text or None}
+    if name is not None:
+        message["name"] = name
     if calls:
         message["tool_calls"] = calls
     out.append(message)
 
 
-def _user_out(parts: Sequence[Part], out: list[dict[str, Any]], ids: Any) -> None:
+def _user_out(parts: Sequence[Part], out: list[dict[str, Any]], ids: Any, name: str | None) -> None:
     content: list[dict[str, Any]] = []
     for p in parts:
         kind = type(p)
@@ -128,10 +131,11 @@ def _user_out(parts: Sequence[Part], out: list[dict[str, Any]], ids: Any) -> Non
             content.append({"type": "image_url", "image_url": url})
     if not content:
         return
-    if all(c["type"] == "text" for c in content):
-        out.append({"role": "user", "content": "".join(c["text"] for c in content)})
-    else:
-        out.append({"role": "user", "content": content})
+    message: dict[str, Any] = {"role": "user", "content": (
+        "".join(c["text"] for c in content) if all(c["type"] == "text" for c in content) else content)}
+    if name is not None:
+        message["name"] = name
+    out.append(message)
 
 
 # -- messages, in --------------------------------------------------------------------------------------
@@ -155,14 +159,14 @@ def messages_from_wire(items: Sequence[Any]) -> tuple[list[str], list[Message]]:
             _no_extra(m, where, {"role", "content", "name"})
             system.append(_text_only(m.get("content"), where + ".content"))
         elif role == "user":
-            _no_extra(m, where, {"role", "content"})
-            turns.append(Message("user", _user_parts(m.get("content"), where + ".content")))
+            _no_extra(m, where, {"role", "content", "name"})
+            turns.append(Message("user", _user_parts(m.get("content"), where + ".content"), _name(m, where)))
         elif role == "assistant":
             _no_extra(m, where, {"role", "content", "tool_calls", "refusal", "reasoning_content", "annotations",
-                                 "audio"})
+                                 "audio", "name"})
             if m.get("audio") is not None:
                 raise WireError("audio answers are not supported", where + ".audio")
-            turns.append(Message("assistant", _assistant_parts(m, where)))
+            turns.append(Message("assistant", _assistant_parts(m, where), _name(m, where)))
         elif role == "tool":
             _no_extra(m, where, {"role", "content", "tool_call_id", "name"})
             call_id = m.get("tool_call_id")
@@ -179,6 +183,16 @@ def messages_from_wire(items: Sequence[Any]) -> tuple[list[str], list[Message]]:
     if results:
         turns.append(Message("user", results))
     return system, turns
+
+
+def _name(m: Mapping[str, Any], where: str) -> str | None:
+    """A message's `name`: who spoke, sent on to the providers that take it (OpenAI's, OpenRouter's)."""
+    name = m.get("name")
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name:
+        raise WireError("must be a non-empty string", where + ".name")
+    return name
 
 
 def _no_extra(m: Mapping[str, Any], where: str, known: set[str]) -> None:
