@@ -349,3 +349,25 @@ async def test_count_tokens_estimates_where_the_provider_cannot_count(sdk, fakes
             {"role": "user", "content": "x" * 400}])
         assert raw.headers["x-llmrelay-token-count"] == "estimate", model
         assert (await raw.parse()).input_tokens == 3 + 4 + 100  # per request, per message, 400 characters / 4
+
+
+async def test_the_model_list_is_anthropics_paged_and_the_same_models_as_openais(sdk, client, keys):
+    """The anthropic SDK's models.list() and retrieve() read Anthropic's shape from the path the openai SDK
+    reads OpenAI's from: the same models, paged by limit / after_id / before_id."""
+    openai_ids = [m["id"] for m in (await client.get("/v1/models", headers=keys.auth("alice"))).json()["data"]]
+    first = await sdk.models.list()
+    assert len(first.data) == 20 and first.has_more and first.first_id == openai_ids[0]
+    every = [m async for m in await sdk.models.list(limit=7)]  # the SDK follows the pages
+    assert [m.id for m in every] == openai_ids
+    assert every[0].display_name == "General Assistant" and every[0].type == "model"
+    before = await sdk.models.list(before_id=openai_ids[10], limit=3)
+    assert [m.id for m in before.data] == openai_ids[7:10] and before.has_more
+    claude = await sdk.models.retrieve("anthropic/claude-sonnet-4-5")
+    assert (claude.max_input_tokens, claude.max_tokens) == (200_000, 64_000)
+    assert claude.created_at.tzinfo is not None
+    with pytest.raises(anthropic.BadRequestError):
+        await sdk.models.list(limit=1001)
+    with pytest.raises(anthropic.BadRequestError):
+        await sdk.models.list(after_id="nobody/none")
+    with pytest.raises(anthropic.NotFoundError):
+        await sdk.models.retrieve("agent:no-such-agent")

@@ -65,6 +65,7 @@ from ...types import (
     ToolCallDelta,
     ToolCallStart,
 )
+from ..anthropic_models import model_info, page, wants_anthropic
 from ..deps import KeyUser, key_user
 from ..errors import OpenAIRoute, Problem, all_routes
 from ..openai_answer import Chunks, completion
@@ -253,23 +254,33 @@ def _card(model: str, owner: str, created: int) -> dict[str, Any]:
     return {"id": model, "object": "model", "created": created, "owned_by": owner}
 
 
-@router.get("/models", summary="Agents and models usable as `model` (OpenAI-compatible)", response_model=ModelList,
-            responses={401: _ERRORS[401]})
+@router.get("/models", summary="Agents and models usable as `model` (OpenAI's list; Anthropic's, paged by `limit`, "
+                                "`after_id` and `before_id`, when the request has `anthropic-version`)",
+            response_model=ModelList, responses={401: _ERRORS[401]})
 async def list_models(request: Request, user: KeyUser) -> Response:
     relay: Relay = request.app.state.relay
     created = int(time.time())
     enabled = [p.name for p in relay.provider_status() if p.enabled]
+    if wants_anthropic(request.headers):
+        infos = [model_info("agent:" + a, created, agent.name) for a, agent in relay.agents.items()]
+        infos += [model_info(f"{p}/{m}", created) for p, m in relay.targets.catalog(enabled)]
+        return Response(orjson.dumps(page(infos, request.query_params)), media_type=JSON)
     data = [_card("agent:" + a, "llmrelay", created) for a in relay.agents]
     data += [_card(f"{p}/{m}", p, created) for p, m in relay.targets.catalog(enabled)]
     return Response(orjson.dumps({"object": "list", "data": data}), media_type=JSON)
 
 
-@router.get("/models/{model:path}", summary="One model (OpenAI-compatible)", response_model=ModelCard,
-            responses={401: _ERRORS[401], 404: _ERRORS[404]})
+@router.get("/models/{model:path}", summary="One model (OpenAI's card; Anthropic's ModelInfo with `anthropic-version`)",
+            response_model=ModelCard, responses={401: _ERRORS[401], 404: _ERRORS[404]})
 async def get_model(model: str, request: Request, user: KeyUser) -> Response:
-    owner = request.app.state.relay.targets.owner(model)
+    relay: Relay = request.app.state.relay
+    owner = relay.targets.owner(model)
     if owner is None:
         raise Problem(404, f"the model {model!r} does not exist", field="model", code="model_not_found")
+    if wants_anthropic(request.headers):
+        agent = relay.agents.get(model.removeprefix("agent:")) if owner == "llmrelay" else None
+        return Response(orjson.dumps(model_info(model, int(time.time()), agent.name if agent else None)),
+                        media_type=JSON)
     return Response(orjson.dumps(_card(model, owner, int(time.time()))), media_type=JSON)
 
 
