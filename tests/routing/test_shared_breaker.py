@@ -140,18 +140,24 @@ async def test_a_success_elsewhere_restarts_the_count():
             await s.aclose()
 
 
-@redis_only
-async def test_in_half_open_one_process_probes_and_the_others_wait_for_its_outcome():
+async def _a_probing_while_b_waits() -> list[SharedBreaker]:
+    """Two processes whose circuit a opened and is now half-open: a lets its probe through, b has heard so."""
     await _flush()
     a, b = await _shared(2, threshold=1, cooldown=0.3)
+    a.breaker.failure(*LINK, request=1)
+    await _until(lambda: b.breaker.state(*LINK) == "open")
+    await asyncio.sleep(0.35)
+    assert a.breaker.state(*LINK) == b.breaker.state(*LINK) == "half_open"
+    assert a.breaker.acquire(*LINK) is None  # a's probe
+    await _until(lambda: b.breaker._circuits[LINK].probe_elsewhere_until > 0)  # a's message came
+    assert "on another replica" in b.breaker.acquire(*LINK)
+    return [a, b]
+
+
+@redis_only
+async def test_in_half_open_one_process_probes_and_the_others_wait_for_its_outcome():
+    a, b = await _a_probing_while_b_waits()
     try:
-        a.breaker.failure(*LINK, request=1)
-        await _until(lambda: b.breaker.state(*LINK) == "open")
-        await asyncio.sleep(0.35)
-        assert a.breaker.state(*LINK) == b.breaker.state(*LINK) == "half_open"
-        assert a.breaker.acquire(*LINK) is None  # a's probe
-        await _until(lambda: b.breaker._circuits[LINK].probe_elsewhere_until > 0)  # a's message came
-        assert "on another replica" in b.breaker.acquire(*LINK)
         a.breaker.failure(*LINK, request=2)  # the probe failed: open again everywhere, for a full cooldown
         await _until(lambda: b.breaker.state(*LINK) == "open")
         await asyncio.sleep(0.35)
@@ -165,15 +171,8 @@ async def test_in_half_open_one_process_probes_and_the_others_wait_for_its_outco
 
 @redis_only
 async def test_a_probe_given_back_without_an_outcome_lets_another_process_probe_at_once():
-    await _flush()
-    a, b = await _shared(2, threshold=1, cooldown=0.3)
+    a, b = await _a_probing_while_b_waits()
     try:
-        a.breaker.failure(*LINK, request=1)
-        await _until(lambda: b.breaker.state(*LINK) == "open")
-        await asyncio.sleep(0.35)
-        assert a.breaker.acquire(*LINK) is None  # a's probe
-        await _until(lambda: b.breaker._circuits[LINK].probe_elsewhere_until > 0)
-        assert "on another replica" in b.breaker.acquire(*LINK)
         a.breaker.release(*LINK)  # a's caller went away: no outcome, the probe is given back
         await _until(lambda: b.breaker._circuits[LINK].probe_elsewhere_until == 0)
         assert b.breaker.acquire(*LINK) is None  # b probes now, not a cooldown later
