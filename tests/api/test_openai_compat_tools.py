@@ -62,6 +62,8 @@ async def test_their_off_values_ask_for_nothing_and_pass(client, keys):
     r = await post(client, keys, ask("openai/gpt-4o", store=False, logprobs=False, functions=[], audio=None,
                                      service_tier=None, metadata=None))
     assert r.status_code == 200, r.text
+    r = await post(client, keys, ask("openai/gpt-4o", service_tier="auto", verbosity="medium"))  # the defaults
+    assert r.status_code == 200, r.text
 
 
 async def test_a_parameter_openai_does_not_define_is_unrecognized_as_openai_says(client, keys):

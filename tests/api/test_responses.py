@@ -209,6 +209,8 @@ async def test_their_null_or_off_values_are_accepted(client, keys):
                      tools=[{**WEATHER, "defer_loading": False}], reasoning={"effort": None, "summary": "auto"},
                      stream_options=None, text={"format": {"type": "text"}, "verbosity": None})
     assert r.status_code == 200, r.text
+    r = await create(client, keys, input="Hi", service_tier="auto", text={"verbosity": "medium"})  # the defaults
+    assert r.status_code == 200, r.text
 
 
 async def test_function_calls_and_outputs_must_pair_up_as_openai_says(client, keys, fakes):

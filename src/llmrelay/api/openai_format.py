@@ -41,8 +41,8 @@ REFUSED: dict[str, tuple[tuple[Any, ...], str]] = {
     "prompt_cache_key": ((None,), _CACHE),
     "prompt_cache_options": ((None,), _CACHE),
     "prompt_cache_retention": ((None,), _CACHE),
-    "service_tier": ((None,), "service tiers are OpenAI's own and are not relayed"),
-    "verbosity": ((None,), "verbosity is not relayed (no other provider has it)"),
+    "service_tier": ((None, "auto"), "service tiers are OpenAI's own and are not relayed"),  # auto: the default
+    "verbosity": ((None, "medium"), "verbosity is not relayed (no other provider has it)"),  # medium: the default
     "web_search_options": ((None,), "web search is not relayed"),
 }
 """Parameters OpenAI defines that llmrelay refuses: (the values that ask for nothing, why)."""

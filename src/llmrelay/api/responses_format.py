@@ -56,7 +56,7 @@ REFUSED: dict[str, tuple[tuple[Any, ...], str]] = {
     "prompt_cache_key": ((None,), _CACHE),
     "prompt_cache_options": ((None,), _CACHE),
     "prompt_cache_retention": ((None,), _CACHE),
-    "service_tier": ((None,), "service tiers are OpenAI's own and are not relayed"),
+    "service_tier": ((None, "auto"), "service tiers are OpenAI's own and are not relayed"),  # auto: the default
     "top_logprobs": ((None, 0), "log probabilities are not relayed (not every provider returns them)"),
 }
 """Parameters OpenAI defines that llmrelay refuses: (the values that ask for nothing, why)."""
@@ -247,7 +247,7 @@ def output_of(text: Mapping[str, Any] | None) -> OutputFormat | None:
     """The `text` parameter's output format (None: text)."""
     if not text:
         return None
-    if text.get("verbosity") is not None:
+    if text.get("verbosity") not in (None, "medium"):  # medium: OpenAI's default, asks for nothing
         raise unsupported("text.verbosity", "verbosity is not relayed (no other provider has it)")
     unknown = set(text) - {"format", "verbosity"}
     if unknown:
