@@ -454,3 +454,12 @@ class TestDisabledProvider:
         assert "ANTHROPIC_API_KEY is not set" in err["message"]
         r = await client.post("/v1/chat/completions", headers=keys.auth("alice"), json=ask("agent:general-agent"))
         assert r.headers["x-llmrelay-provider"] == "openai" and r.headers["x-llmrelay-fallback"] == "true"
+
+    async def test_a_conversation_every_usable_link_finds_too_long_is_the_requests_400(self, client, keys, fakes):
+        """The agent's Claude link has no key; every other link says the conversation is too long: the
+        request is at fault, and the answer says so as OpenAI would (the client may shorten and ask again)."""
+        for name in ("openai", "google", "openrouter", "ollama"):
+            fakes[name].script(faults.http_error(400, code="context_length_exceeded"))
+        r = await client.post("/v1/chat/completions", headers=keys.auth("alice"), json=ask("agent:general-agent"))
+        assert_openai_error(r, 400, "invalid_request_error", "context_length_exceeded")
+        assert [a["status"] for a in r.json()["attemptedProviders"]] == ["skipped"] + ["failed"] * 4

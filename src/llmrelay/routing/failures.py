@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from ..errors import ErrorKind
 from ..types import AllLinksFailed, Attempt, ProviderError
 
 
 def all_failed(attempts: list[Attempt], fatal: ProviderError | None,
-                unfit: list[tuple[str, str]]) -> AllLinksFailed:
+               unfit: list[tuple[str, str]], absent: Collection[str] = ()) -> AllLinksFailed:
     if fatal is not None:
         return AllLinksFailed(f"the request was rejected: {fatal}", attempts, fatal)
     if unfit and all(a.status == "skipped" for a in attempts):
         reasons = "; ".join(reason for _, reason in unfit)
         return AllLinksFailed(f"no link of the chain can take this request: {reasons}", attempts,
                               unsupported=unfit[0][0])
-    refused = _refused(attempts, unfit)
+    refused = _refused(attempts, {reason for _, reason in unfit} | set(absent))
     if refused is not None:
         return AllLinksFailed("no link of the chain took this request: " + _why_each_link(attempts, counted=False),
                               attempts, refused=refused)
     return AllLinksFailed(_why_each_link(attempts), attempts)
 
 
-def _refused(attempts: list[Attempt], unfit: list[tuple[str, str]]) -> ErrorKind | None:
+def _refused(attempts: list[Attempt], cannot: set[str]) -> ErrorKind | None:
     """What every called link said was wrong with the request itself, when each of them did and every other
-    link was skipped as unable to take it; None when a provider's own trouble had a part."""
-    cannot = {reason for _, reason in unfit}
+    link was skipped as unable to take it or unusable here (`cannot`: those skip reasons); None when a
+    provider's trouble of the moment (an open circuit, the deadline, an error of its own) had a part."""
     called = [a for a in attempts if a.status != "skipped"]
     if not called or any(a.error_kind is None or a.error_kind.provider_fault for a in called) or any(
             a.status == "skipped" and a.error_message not in cannot for a in attempts):

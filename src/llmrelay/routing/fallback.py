@@ -107,6 +107,9 @@ class _Run:
         self.attempts: list[Attempt] = []
         self.unfit: list[tuple[str, str]] = []
         """(need, reason) of each link skipped because it cannot take the request."""
+        self.absent: set[str] = set()
+        """The skip reasons of links no request can use here (no key, an unknown provider): no trouble of the
+        moment, so a request every other link refused is still refused (`failures.all_failed`)."""
         self._observer = observer
         self.on_commit = on_commit
         self.token = next(_TOKENS)
@@ -186,9 +189,11 @@ class FallbackExecutor:
 
     def _gate(self, link: Link, request: Any, run: _Run, fit: Fit | None) -> str | None:
         if link.provider in self.disabled:
+            run.absent.add(self.disabled[link.provider])
             return self.disabled[link.provider]
         if link.provider not in self.providers:
-            return f"unknown provider {link.provider!r}"
+            run.absent.add(reason := f"unknown provider {link.provider!r}")
+            return reason
         if fit is not None:
             unfit = fit(link, request)
             if unfit is not None:
@@ -272,7 +277,7 @@ class FallbackExecutor:
                 yield Outcome(run.attempts, live.response(link), link, index > 0) if call is None else \
                     Walked(run.attempts, live.result, link, index > 0)
                 return
-        error = all_failed(run.attempts, fatal, run.unfit)
+        error = all_failed(run.attempts, fatal, run.unfit, run.absent)
         yield Outcome(run.attempts, error=error) if call is None else Walked(run.attempts, error=error)
 
     def _breaker_after(self, link: Link, err: ProviderError, run: _Run) -> None:
