@@ -302,6 +302,16 @@ async def test_no_provider_answering_raises_an_api_error_naming_each_attempt(sdk
     assert err.value.status_code == 502 and "openai/gpt-4o" in anthropic_error(err.value, "api_error")
 
 
+async def test_a_conversation_too_long_for_every_link_is_anthropics_prompt_is_too_long(sdk, fakes):
+    """Whoever refused it (here OpenAI), the refusal reads as Anthropic words it: a 400 invalid_request_error
+    whose message starts "prompt is too long", which Claude clients look for to compact a conversation."""
+    fakes["openai"].script(faults.http_error(400, code="context_length_exceeded"))
+    with pytest.raises(anthropic.BadRequestError) as err:
+        await sdk.messages.create(model="openai/gpt-4o", max_tokens=10, messages=HI)
+    message = anthropic_error(err.value, "invalid_request_error")
+    assert message.startswith("prompt is too long: no link of the chain took this request: openai/gpt-4o")
+
+
 async def test_what_no_link_can_take_is_a_bad_request_naming_it(sdk):
     with pytest.raises(anthropic.BadRequestError) as err:
         await sdk.messages.create(model="openai/gpt-4o", max_tokens=10, messages=HI, extra_body={"top_k": 5})

@@ -154,8 +154,14 @@ class AnthropicShape(ProblemShape):
     media_type = "application/json"
 
     def body(self, p: Problem) -> bytes:
+        message = p.detail
+        if p.code == "context-length-exceeded" and not message.startswith(_TOO_LONG):
+            message = _TOO_LONG + message  # what Anthropic says, and what its clients look for to compact
         return orjson.dumps({"type": "error", "error": {"type": _ANTHROPIC_TYPES.get(p.status, "api_error"),
-                                                        "message": p.detail}, **p.extra})
+                                                        "message": message}, **p.extra})
+
+
+_TOO_LONG = "prompt is too long: "
 
 
 PROBLEM_SHAPE = ProblemShape()
