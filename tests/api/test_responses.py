@@ -397,3 +397,11 @@ async def test_streamed_reasoning_is_a_reasoning_item_with_its_summary(client, k
     assert item["summary"] == [{"type": "summary_text", "text": summary}] and summary
     assert item["encrypted_content"].startswith("llmrelay:")
     assert [i["type"] for i in events[-1]["response"]["output"]] == ["reasoning", "message"]
+
+
+async def test_a_parameter_the_model_refuses_is_named_as_this_api_names_it(client, keys):
+    r = await create(client, keys, model="openai/gpt-4o", input="Hi", reasoning={"effort": "low"})
+    err = r.json()["error"]
+    assert r.status_code == 400 and err["code"] == "request_refused"
+    assert "'reasoning.effort' cannot be sent: gpt-4o is not a reasoning model" in err["message"]
+    assert "reasoning_effort" not in err["message"]

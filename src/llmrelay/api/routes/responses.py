@@ -160,9 +160,14 @@ _FIELDS = {"response_format": "text.format", "reasoning_effort": "reasoning.effo
 
 
 def _problem(error: Exception) -> Problem:
+    """The error as this API names things: `reasoning.effort`, not chat completions' `reasoning_effort`, in
+    its `param` and in its message (a link that refused the parameter named it the chat way)."""
     p = as_problem(error)
     if p.field is not None:
         p.field = _FIELDS.get(p.field, p.field)
+    for chat, here in _FIELDS.items():
+        if f"'{chat}'" in p.detail:
+            p.detail = p.detail.replace(f"'{chat}'", f"'{here}'")
     return p
 
 
