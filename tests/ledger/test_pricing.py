@@ -7,7 +7,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmrelay.ledger.pricing import Price, PriceBook, compute_cost, costs_differ, load_price_book, sync_prices
+from llmrelay.ledger.pricing import (
+    Price,
+    PriceBook,
+    compute_cost,
+    costs_differ,
+    load_price_book,
+    sync_prices,
+    usd_per_1m,
+)
 from llmrelay.types import Usage
 
 M = Decimal(1_000_000)
@@ -132,3 +140,24 @@ async def test_sync_adds_rows_only_for_changed_models(db_url):
         again = await sync_prices(s, await load_price_book(s), "openrouter", entries, "openrouter")
     assert again.added == [] and again.unchanged == 3
     await engine.dispose()
+
+
+@given(st.decimals(min_value=0, max_value=10**6, places=9, allow_nan=False, allow_infinity=False))
+def test_a_figure_the_table_can_keep_reads_back_exactly(d):
+    assert usd_per_1m(str(d)) == d and usd_per_1m(d) == d
+
+
+@given(st.decimals(min_value=0, max_value=10**6, places=12, allow_nan=False, allow_infinity=False))
+def test_a_figure_finer_than_the_table_keeps_is_refused_not_rounded(d):
+    if d == d.quantize(Decimal("1e-9")):
+        assert usd_per_1m(str(d)) == d
+    else:
+        with pytest.raises(ValueError, match="more than 9 decimal places"):
+            usd_per_1m(str(d))
+
+
+@pytest.mark.parametrize(("value", "says"), [("x", "not a number"), ("-1", "non-negative"), ("NaN", "non-negative"),
+                                             (True, "must be a number"), (1.5, "must be a number")])
+def test_a_figure_that_is_no_price_says_why(value, says):
+    with pytest.raises(ValueError, match=says):
+        usd_per_1m(value)

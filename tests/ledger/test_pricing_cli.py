@@ -49,6 +49,8 @@ def test_pricing_set_adds_a_row_effective_now_and_keeps_history(env):
 @pytest.mark.parametrize(("args", "message"), [
     (["openai", "gpt-4o", "--input", "x", "--output", "1"], "--input: not a number: 'x'"),
     (["openai", "gpt-4o", "--input", "-1", "--output", "1"], "--input: must be a non-negative amount"),
+    (["openai", "gpt-4o", "--input", "1.0000000001", "--output", "1"],  # never rounded away in silence
+     "--input: more than 9 decimal places per 1M tokens"),
     (["acme", "m", "--input", "1", "--output", "1"], "unknown provider 'acme'"),
     (["openai", "gpt-4o", "--input", "1"], "Missing option '--output'"),
 ])

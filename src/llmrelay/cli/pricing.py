@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import typer
@@ -14,7 +14,16 @@ from rich.table import Table
 from ..config import load_settings
 from ..db.audit import cli_actor, record
 from ..ledger import Ledger
-from ..ledger.pricing import Price, SyncReport, add_prices, load_price_book, per_token_prices, plan_sync, write_sync
+from ..ledger.pricing import (
+    Price,
+    SyncReport,
+    add_prices,
+    load_price_book,
+    per_token_prices,
+    plan_sync,
+    usd_per_1m,
+    write_sync,
+)
 from ..providers.registry import known_providers, provider_class
 from .app import app, console, fail, show, with_ledger
 
@@ -26,12 +35,9 @@ def _usd(option: str, value: str | None) -> Decimal | None:
     if value is None:
         return None
     try:
-        d = Decimal(value)
-    except InvalidOperation:
-        raise fail(f"{option}: not a number: {value!r}") from None
-    if not d.is_finite() or d < 0:
-        raise fail(f"{option}: must be a non-negative amount of USD per 1M tokens, not {value!r}")
-    return d
+        return usd_per_1m(value)
+    except ValueError as err:
+        raise fail(f"{option}: {err}") from None
 
 
 _AUDITED_MODELS = 200

@@ -50,11 +50,11 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .pricing import FIGURES, WILDCARD, Price, PriceBook
+from .pricing import FIGURES, PER_1M_PLACES, WILDCARD, Price, PriceBook, usd_per_1m
 
 GENAI_SOURCE = "genai-prices"
 FILE_SOURCE = "file"
@@ -147,7 +147,7 @@ def _from_model_price(provider: str, model: str, mp: Any, at: datetime) -> tuple
     price = Price.per_million(provider, model, effective_from=at, source=GENAI_SOURCE, **figures_at(0))
     for threshold in thresholds:
         price = price.tier(threshold, **figures_at(threshold + 1))
-    lost = [name for name, v in figures_at(0).items() if v != v.quantize(Decimal("1e-9"))]
+    lost = [name for name, v in figures_at(0).items() if v != v.quantize(PER_1M_PLACES)]
     note = ""
     if left_out:
         note = "not counted by llmrelay: " + ", ".join(left_out)
@@ -264,18 +264,10 @@ def _figures(entry: dict, where: str) -> dict[str, Decimal | None]:
                 raise PriceFileError(f"{where}: {name} is required (USD per 1M tokens)")
             out[name] = None
             continue
-        if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-            raise PriceFileError(f"{where}: {name} must be a number of USD per 1M tokens, not {value!r}")
         try:
-            d = Decimal(value)
-        except InvalidOperation:
-            raise PriceFileError(f"{where}: {name}: not a number: {value!r}") from None
-        if not d.is_finite() or d < 0:
-            raise PriceFileError(f"{where}: {name} must be a non-negative amount, not {value!r}")
-        if d != d.quantize(Decimal("1e-9")):
-            raise PriceFileError(f"{where}: {name}: more than 9 decimal places per 1M tokens ({value!r}): "
-                                 f"the table keeps whole pico-dollars per 1k")
-        out[name] = d
+            out[name] = usd_per_1m(value)
+        except ValueError as err:
+            raise PriceFileError(f"{where}: {name}: {err}") from None
     return out
 
 

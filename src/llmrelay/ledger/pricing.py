@@ -33,7 +33,7 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,6 +47,25 @@ _THOUSAND = Decimal(1000)
 _MILLION = Decimal(1_000_000)
 FIGURES = ("input", "output", "cached_input", "cache_write", "cache_write_1h")
 """A price's figures, in the order the table, the CLI and price files name them."""
+PER_1M_PLACES = Decimal("1e-9")
+"""The table keeps whole pico-dollars per 1k tokens: 9 decimal places of USD per 1M."""
+
+
+def usd_per_1m(value: object) -> Decimal:
+    """A figure of a price as given (the CLI, a price file): USD per 1M tokens, exactly as the table can keep
+    it.  ValueError says what is wrong with it (the caller names where it came from)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise ValueError(f"must be a number of USD per 1M tokens, not {value!r}")
+    try:
+        d = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"not a number: {value!r}") from None
+    if not d.is_finite() or d < 0:
+        raise ValueError(f"must be a non-negative amount of USD per 1M tokens, not {value!r}")
+    if d != d.quantize(PER_1M_PLACES):
+        raise ValueError(f"more than 9 decimal places per 1M tokens ({value!r}): the table keeps whole "
+                         f"pico-dollars per 1k")
+    return d
 
 
 @dataclass(frozen=True, slots=True)
