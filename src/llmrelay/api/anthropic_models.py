@@ -53,20 +53,17 @@ def page(items: list[dict[str, Any]], query: Mapping[str, str]) -> dict[str, Any
         raise Problem(400, "after_id and before_id cannot be given together", field="before_id",
                       code="invalid_value")
     ids = [item["id"] for item in items]
-    start, end = 0, len(items)
     for name, cursor in (("after_id", after), ("before_id", before)):
         if cursor is not None and cursor not in ids:
             raise Problem(400, f"{name}: no model {cursor!r} in the list", field=name, code="invalid_value")
-    if after is not None:
-        start = ids.index(after) + 1
-        data = items[start:start + limit]
-        more = start + limit < end
-    elif before is not None:
+    if before is not None:  # the `limit` models just before it
         end = ids.index(before)
-        data = items[max(end - limit, 0):end]
-        more = end - limit > 0
-    else:
-        data = items[:limit]
-        more = limit < end
+        start = max(end - limit, 0)
+        more = start > 0
+    else:  # the `limit` models from the first, or just after `after_id`
+        start = 0 if after is None else ids.index(after) + 1
+        end = min(start + limit, len(items))
+        more = end < len(items)
+    data = items[start:end]
     return {"data": data, "has_more": more, "first_id": data[0]["id"] if data else None,
             "last_id": data[-1]["id"] if data else None}

@@ -261,12 +261,12 @@ async def list_models(request: Request, user: KeyUser) -> Response:
     relay: Relay = request.app.state.relay
     created = int(time.time())
     enabled = [p.name for p in relay.provider_status() if p.enabled]
+    models = [("agent:" + a, "llmrelay", agent.name) for a, agent in relay.agents.items()]
+    models += [(f"{p}/{m}", p, None) for p, m in relay.targets.catalog(enabled)]
     if wants_anthropic(request.headers):
-        infos = [model_info("agent:" + a, created, agent.name) for a, agent in relay.agents.items()]
-        infos += [model_info(f"{p}/{m}", created) for p, m in relay.targets.catalog(enabled)]
+        infos = [model_info(model, created, name) for model, _, name in models]
         return Response(orjson.dumps(page(infos, request.query_params)), media_type=JSON)
-    data = [_card("agent:" + a, "llmrelay", created) for a in relay.agents]
-    data += [_card(f"{p}/{m}", p, created) for p, m in relay.targets.catalog(enabled)]
+    data = [_card(model, owner, created) for model, owner, _ in models]
     return Response(orjson.dumps({"object": "list", "data": data}), media_type=JSON)
 
 

@@ -166,8 +166,7 @@ def _problem(error: Exception) -> Problem:
     if p.field is not None:
         p.field = _FIELDS.get(p.field, p.field)
     for chat, here in _FIELDS.items():
-        if f"'{chat}'" in p.detail:
-            p.detail = p.detail.replace(f"'{chat}'", f"'{here}'")
+        p.detail = p.detail.replace(f"'{chat}'", f"'{here}'")
     return p
 
 
